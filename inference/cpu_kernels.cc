@@ -1,0 +1,312 @@
+#include "inference/cpu_kernels.h"
+
+#include <cstring>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define STEPPROOF_X86 1
+#define STEPPROOF_AVX2 __attribute__((target("avx2,fma,f16c")))
+#endif
+
+namespace stepproof::inference {
+namespace {
+
+inline uint16_t LoadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// ggml's get_scale_min_k4.
+inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+  }
+}
+
+// ---- Portable implementations ------------------------------------------
+
+float DotF32(const uint8_t* row, const float* x, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    float w;
+    std::memcpy(&w, row + 4 * i, 4);
+    s += w * x[i];
+  }
+  return s;
+}
+
+float DotF16(const uint8_t* row, const float* x, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += Fp16ToFloat(LoadU16(row + 2 * i)) * x[i];
+  return s;
+}
+
+float DotBF16(const uint8_t* row, const float* x, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += Bf16ToFloat(LoadU16(row + 2 * i)) * x[i];
+  return s;
+}
+
+float DotQ8_0(const uint8_t* row, const float* x, int64_t n) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < n / kQ8_0BlockValues; ++b) {
+    const uint8_t* blk = row + b * kQ8_0BlockBytes;
+    const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2);
+    const float* xb = x + b * kQ8_0BlockValues;
+    float bs = 0.0f;
+    for (int i = 0; i < kQ8_0BlockValues; ++i) bs += q[i] * xb[i];
+    s += Fp16ToFloat(LoadU16(blk)) * bs;
+  }
+  return s;
+}
+
+// sum_j (d*sc_j * sum(q*x) - dmin*m_j * sum(x)) over the 8 sub-blocks.
+float DotQ4_K(const uint8_t* row, const float* x, int64_t n) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < n / kQKValues; ++b) {
+    const uint8_t* blk = row + b * kQ4_KBlockBytes;
+    const float d = Fp16ToFloat(LoadU16(blk));
+    const float dmin = Fp16ToFloat(LoadU16(blk + 2));
+    const uint8_t* scales = blk + 4;
+    const uint8_t* q = blk + 16;
+    const float* xb = x + b * kQKValues;
+    for (int c = 0; c < 4; ++c) {
+      float qx_lo = 0, qx_hi = 0, x_lo = 0, x_hi = 0;
+      for (int l = 0; l < 32; ++l) {
+        qx_lo += (q[32 * c + l] & 0xF) * xb[64 * c + l];
+        x_lo += xb[64 * c + l];
+        qx_hi += (q[32 * c + l] >> 4) * xb[64 * c + 32 + l];
+        x_hi += xb[64 * c + 32 + l];
+      }
+      uint8_t sc, m;
+      ScaleMinK4(2 * c, scales, &sc, &m);
+      s += d * sc * qx_lo - dmin * m * x_lo;
+      ScaleMinK4(2 * c + 1, scales, &sc, &m);
+      s += d * sc * qx_hi - dmin * m * x_hi;
+    }
+  }
+  return s;
+}
+
+// Q6_K (found in Q4_K_M downloads beside Q4_K): one super-block at a time.
+float DotQ6_K(const uint8_t* row, const float* x, int64_t n) {
+  float s = 0.0f;
+  float buf[kQKValues];
+  for (int64_t b = 0; b < n / kQKValues; ++b) {
+    DequantizeRow(TensorType::kQ6_K, row + b * kQ6_KBlockBytes, buf, kQKValues);
+    const float* xb = x + b * kQKValues;
+    float bs = 0.0f;
+    for (int i = 0; i < kQKValues; ++i) bs += buf[i] * xb[i];
+    s += bs;
+  }
+  return s;
+}
+
+// ---- AVX2 / FMA / F16C implementations ----------------------------------
+#ifdef STEPPROOF_X86
+
+STEPPROOF_AVX2 inline float Hsum(__m256 v) {
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  __m128 sh = _mm_movehdup_ps(lo);
+  __m128 s = _mm_add_ps(lo, sh);
+  sh = _mm_movehl_ps(sh, s);
+  s = _mm_add_ss(s, sh);
+  return _mm_cvtss_f32(s);
+}
+
+STEPPROOF_AVX2 inline float Half(const uint8_t* p) { return _cvtsh_ss(LoadU16(p)); }
+
+// Loads 8 weights of the given float type as floats.
+template <TensorType T>
+STEPPROOF_AVX2 inline __m256 Load8(const uint8_t* p) {
+  if constexpr (T == TensorType::kF32) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  } else if constexpr (T == TensorType::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  } else {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+}
+
+template <TensorType T, int kBytes>
+STEPPROOF_AVX2 float DotFloatAvx2(const uint8_t* row, const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_fmadd_ps(Load8<T>(row + kBytes * i), _mm256_loadu_ps(x + i), a0);
+    a1 = _mm256_fmadd_ps(Load8<T>(row + kBytes * (i + 8)), _mm256_loadu_ps(x + i + 8), a1);
+    a2 = _mm256_fmadd_ps(Load8<T>(row + kBytes * (i + 16)), _mm256_loadu_ps(x + i + 16), a2);
+    a3 = _mm256_fmadd_ps(Load8<T>(row + kBytes * (i + 24)), _mm256_loadu_ps(x + i + 24), a3);
+  }
+  for (; i + 8 <= n; i += 8) {
+    a0 = _mm256_fmadd_ps(Load8<T>(row + kBytes * i), _mm256_loadu_ps(x + i), a0);
+  }
+  float s = Hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < n; ++i) {
+    float w;
+    if constexpr (T == TensorType::kF32) {
+      std::memcpy(&w, row + 4 * i, 4);
+    } else if constexpr (T == TensorType::kF16) {
+      w = Half(row + 2 * i);
+    } else {
+      w = Bf16ToFloat(LoadU16(row + 2 * i));
+    }
+    s += w * x[i];
+  }
+  return s;
+}
+
+STEPPROOF_AVX2 inline __m256 Q8x8(const int8_t* q) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
+}
+
+STEPPROOF_AVX2 inline __m256 Q8BlockDot(const uint8_t* blk, const float* x) {
+  const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2);
+  __m256 p = _mm256_mul_ps(Q8x8(q), _mm256_loadu_ps(x));
+  p = _mm256_fmadd_ps(Q8x8(q + 8), _mm256_loadu_ps(x + 8), p);
+  p = _mm256_fmadd_ps(Q8x8(q + 16), _mm256_loadu_ps(x + 16), p);
+  p = _mm256_fmadd_ps(Q8x8(q + 24), _mm256_loadu_ps(x + 24), p);
+  return p;
+}
+
+STEPPROOF_AVX2 float DotQ8_0Avx2(const uint8_t* row, const float* x, int64_t n) {
+  const int64_t nb = n / kQ8_0BlockValues;
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t* b0 = row + b * kQ8_0BlockBytes;
+    const uint8_t* b1 = b0 + kQ8_0BlockBytes;
+    a0 = _mm256_fmadd_ps(_mm256_set1_ps(Half(b0)), Q8BlockDot(b0, x + b * 32), a0);
+    a1 = _mm256_fmadd_ps(_mm256_set1_ps(Half(b1)), Q8BlockDot(b1, x + b * 32 + 32), a1);
+  }
+  if (b < nb) {
+    const uint8_t* b0 = row + b * kQ8_0BlockBytes;
+    a0 = _mm256_fmadd_ps(_mm256_set1_ps(Half(b0)), Q8BlockDot(b0, x + b * 32), a0);
+  }
+  return Hsum(_mm256_add_ps(a0, a1));
+}
+
+STEPPROOF_AVX2 float DotQ4_KAvx2(const uint8_t* row, const float* x, int64_t n) {
+  const __m256i low_mask = _mm256_set1_epi32(0xF);
+  __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQKValues; ++b) {
+    const uint8_t* blk = row + b * kQ4_KBlockBytes;
+    const float d = Half(blk);
+    const float dmin = Half(blk + 2);
+    const uint8_t* scales = blk + 4;
+    const uint8_t* q = blk + 16;
+    const float* xb = x + b * kQKValues;
+    for (int c = 0; c < 4; ++c) {
+      __m256 qx_lo = _mm256_setzero_ps(), qx_hi = qx_lo, x_lo = qx_lo, x_hi = qx_lo;
+      for (int g = 0; g < 4; ++g) {
+        __m256i w = _mm256_cvtepu8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 32 * c + 8 * g)));
+        __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(w, low_mask));
+        __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(w, 4));
+        __m256 xl = _mm256_loadu_ps(xb + 64 * c + 8 * g);
+        __m256 xh = _mm256_loadu_ps(xb + 64 * c + 32 + 8 * g);
+        qx_lo = _mm256_fmadd_ps(lo, xl, qx_lo);
+        qx_hi = _mm256_fmadd_ps(hi, xh, qx_hi);
+        x_lo = _mm256_add_ps(x_lo, xl);
+        x_hi = _mm256_add_ps(x_hi, xh);
+      }
+      uint8_t sc, m;
+      ScaleMinK4(2 * c, scales, &sc, &m);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc), qx_lo, acc);
+      accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin * m), x_lo, accm);
+      ScaleMinK4(2 * c + 1, scales, &sc, &m);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc), qx_hi, acc);
+      accm = _mm256_fmadd_ps(_mm256_set1_ps(dmin * m), x_hi, accm);
+    }
+  }
+  return Hsum(acc) - Hsum(accm);
+}
+
+STEPPROOF_AVX2 float DotQ6_KAvx2(const uint8_t* row, const float* x, int64_t n) {
+  float s = 0.0f;
+  alignas(32) float buf[kQKValues];
+  for (int64_t b = 0; b < n / kQKValues; ++b) {
+    DequantizeRow(TensorType::kQ6_K, row + b * kQ6_KBlockBytes, buf, kQKValues);
+    s += DotFloatAvx2<TensorType::kF32, 4>(reinterpret_cast<const uint8_t*>(buf), x + b * kQKValues,
+                                          kQKValues);
+  }
+  return s;
+}
+
+#endif  // STEPPROOF_X86
+
+}  // namespace
+
+bool CpuSupportsAvx2Fma() {
+#ifdef STEPPROOF_X86
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+#else
+  return false;
+#endif
+}
+
+DotFn SelectDot(TensorType type, bool use_avx2) {
+#ifdef STEPPROOF_X86
+  if (use_avx2) {
+    switch (type) {
+      case TensorType::kF32: return &DotFloatAvx2<TensorType::kF32, 4>;
+      case TensorType::kF16: return &DotFloatAvx2<TensorType::kF16, 2>;
+      case TensorType::kBF16: return &DotFloatAvx2<TensorType::kBF16, 2>;
+      case TensorType::kQ8_0: return &DotQ8_0Avx2;
+      case TensorType::kQ4_K: return &DotQ4_KAvx2;
+      case TensorType::kQ6_K: return &DotQ6_KAvx2;
+    }
+  }
+#else
+  (void)use_avx2;
+#endif
+  switch (type) {
+    case TensorType::kF32: return &DotF32;
+    case TensorType::kF16: return &DotF16;
+    case TensorType::kBF16: return &DotBF16;
+    case TensorType::kQ8_0: return &DotQ8_0;
+    case TensorType::kQ4_K: return &DotQ4_K;
+    case TensorType::kQ6_K: return &DotQ6_K;
+  }
+  return &DotF32;
+}
+
+void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
+            const float* x, int64_t n_tokens) {
+  if (tasks.empty() || n_tokens <= 0) return;
+  const int64_t cols = tasks[0].w->cols;
+  std::vector<int64_t> start(tasks.size() + 1, 0);
+  std::vector<DotFn> dots(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    start[i + 1] = start[i] + tasks[i].w->rows;
+    dots[i] = SelectDot(tasks[i].w->type, use_avx2);
+  }
+  const int64_t total = start.back();
+  auto work = [&](int64_t begin, int64_t end) {
+    size_t t = 0;
+    while (start[t + 1] <= begin) ++t;
+    for (int64_t r = begin; r < end; ++r) {
+      while (start[t + 1] <= r) ++t;
+      const WeightMatrix& w = *tasks[t].w;
+      const int64_t local = r - start[t];
+      const uint8_t* row = w.data + local * w.row_bytes;
+      for (int64_t tok = 0; tok < n_tokens; ++tok) {
+        tasks[t].y[tok * w.rows + local] = dots[t](row, x + tok * cols, cols);
+      }
+    }
+  };
+  // Small products are not worth waking the workers for.
+  const int64_t grain = total * cols * n_tokens < (1 << 16) ? total : 16;
+  pool.ParallelFor(total, grain, work);
+}
+
+}  // namespace stepproof::inference

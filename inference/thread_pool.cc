@@ -1,0 +1,95 @@
+#include "inference/thread_pool.h"
+
+#include <algorithm>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define STEPPROOF_PAUSE() _mm_pause()
+#else
+#define STEPPROOF_PAUSE() ((void)0)
+#endif
+
+namespace stepproof::inference {
+namespace {
+constexpr int kSpinIterations = 20000;  // ~0.1 ms of pause instructions
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads > 0 ? n_threads
+                                           : static_cast<int>(std::thread::hardware_concurrency()))) {
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+    stopping_.store(true);
+    generation_.fetch_add(1);
+    wake_.SignalAll();
+  }
+  for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::RunShare(int index) {
+  if (index >= job_parts_) return;
+  // Contiguous share of whole grains per part.
+  const int64_t grains = (job_n_ + job_grain_ - 1) / job_grain_;
+  const int64_t g0 = grains * index / job_parts_;
+  const int64_t g1 = grains * (index + 1) / job_parts_;
+  const int64_t begin = std::min(job_n_, g0 * job_grain_);
+  const int64_t end = std::min(job_n_, g1 * job_grain_);
+  if (begin < end) (*job_)(begin, end);
+}
+
+void ThreadPool::WorkerLoop(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t g = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; g == seen && spin < kSpinIterations; ++spin) {
+      STEPPROOF_PAUSE();
+      g = generation_.load(std::memory_order_acquire);
+    }
+    if (g == seen) {
+      absl::MutexLock lock(&mu_);
+      while (!stop_ && generation_.load(std::memory_order_acquire) == seen) wake_.Wait(&mu_);
+      g = generation_.load(std::memory_order_acquire);
+    }
+    if (stopping_.load()) return;
+    seen = g;
+    RunShare(index);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void ThreadPool::ParallelFor(int64_t n, int64_t grain,
+                             const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  const int64_t grains = (n + grain - 1) / grain;
+  if (n_threads_ == 1 || grains <= 1) {
+    fn(0, n);
+    return;
+  }
+  job_ = &fn;
+  job_n_ = n;
+  job_grain_ = grain;
+  job_parts_ = static_cast<int>(std::min<int64_t>(n_threads_, grains));
+  pending_.store(n_threads_ - 1, std::memory_order_release);
+  {
+    absl::MutexLock lock(&mu_);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    wake_.SignalAll();
+  }
+  RunShare(0);
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      STEPPROOF_PAUSE();
+    } else {
+      std::this_thread::yield();  // a worker was descheduled (shared machine)
+    }
+  }
+  job_ = nullptr;
+}
+
+}  // namespace stepproof::inference
