@@ -31,10 +31,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "inference/bpe_tokenizer.h"
+#include "inference/utf8.h"
 
 namespace stepproof::inference {
 
@@ -71,16 +73,17 @@ class StepSegmenter {
   bool saw_end_of_sequence() const { return saw_eos_; }
 
  private:
+  // The step being built.
   struct Pending {
     Step step;
-    std::string bytes;  // concatenated token bytes (think-close excluded)
-    bool has_non_ws = false;
-    int newlines_in_run = 0;  // '\n' in the trailing whitespace run
-    bool closed = false;      // waiting for the next non-whitespace token
+    Utf8StreamDecoder decoder;  // step.text holds its complete output
+    bool has_non_ws = false;    // a non-whitespace byte was seen
+    int newlines_in_run = 0;    // '\n' in the trailing whitespace run
+    bool closed = false;        // waiting for the next non-whitespace token
   };
-  void Append(Pending& p, int32_t token, float logprob, absl::Time now,
-              const std::string& bytes);
-  Step Seal(Pending& p);
+  void Append(int32_t token, float logprob, absl::Time now,
+              std::string_view bytes);
+  Step Seal();  // returns cur_ as a finished step and resets cur_
 
   const BpeTokenizer* tokenizer_;
   SegmenterOptions options_;
