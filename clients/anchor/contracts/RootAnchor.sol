@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/// @title RootAnchor: write-once chain anchors for StepProof log checkpoints.
+/// @notice One transaction anchors one signed log checkpoint (origin, tree
+/// size, root) and with it every trace in the log up to that size.
+///
+/// - logId is SHA-256 of the log origin string (docs/FORMAT.md, "Chain
+///   anchors"); the contract never sees the origin itself.
+/// - Registration: the deployer (owner) registers the one address allowed to
+///   anchor a logId (`register`), and may later move it to a new address
+///   (key rotation). Anchored roots are never changed by either.
+/// - A root is written once per (logId, treeSize), and tree sizes only grow:
+///   an anchor for a size at or below the latest anchored size is rejected.
+///   Zero sizes and zero roots are rejected, so a zero answer from `rootOf`
+///   always means "not anchored".
+contract RootAnchor {
+    /// The deployer; the only address that may register anchorers.
+    address public immutable owner;
+
+    /// logId => the address allowed to anchor it (zero: not registered).
+    mapping(bytes32 => address) public anchorerOf;
+    /// logId => treeSize => root (zero: not anchored).
+    mapping(bytes32 => mapping(uint64 => bytes32)) private roots;
+    /// logId => the largest anchored tree size (zero: none).
+    mapping(bytes32 => uint64) private latestSize;
+
+    event AnchorerRegistered(bytes32 indexed logId, address indexed anchorer);
+    event RootAnchored(bytes32 indexed logId, uint64 indexed treeSize, bytes32 root);
+
+    error NotOwner(address caller);
+    error ZeroAnchorer();
+    error NotAnchorer(bytes32 logId, address caller);
+    error EmptyCheckpoint();
+    error AlreadyAnchored(bytes32 logId, uint64 treeSize, bytes32 root);
+    error StaleTreeSize(bytes32 logId, uint64 treeSize, uint64 latestTreeSize);
+
+    constructor() {
+        owner = msg.sender;
+    }
+
+    /// Sets (or moves) the address allowed to anchor `logId`. Owner only.
+    function register(bytes32 logId, address anchorer) external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (anchorer == address(0)) revert ZeroAnchorer();
+        anchorerOf[logId] = anchorer;
+        emit AnchorerRegistered(logId, anchorer);
+    }
+
+    /// Anchors the checkpoint (logId, treeSize, root). Registered anchorer
+    /// only; write-once; sizes strictly increase per logId.
+    function anchor(bytes32 logId, uint64 treeSize, bytes32 root) external {
+        if (msg.sender != anchorerOf[logId]) revert NotAnchorer(logId, msg.sender);
+        if (treeSize == 0 || root == bytes32(0)) revert EmptyCheckpoint();
+        bytes32 existing = roots[logId][treeSize];
+        if (existing != bytes32(0)) revert AlreadyAnchored(logId, treeSize, existing);
+        uint64 latestTreeSize = latestSize[logId];
+        if (treeSize < latestTreeSize) revert StaleTreeSize(logId, treeSize, latestTreeSize);
+        roots[logId][treeSize] = root;
+        latestSize[logId] = treeSize;
+        emit RootAnchored(logId, treeSize, root);
+    }
+
+    /// The root anchored for (logId, treeSize), or zero if none.
+    function rootOf(bytes32 logId, uint64 treeSize) external view returns (bytes32) {
+        return roots[logId][treeSize];
+    }
+
+    /// The largest anchored tree size of `logId` and its root; (0, 0) if none.
+    function latest(bytes32 logId) external view returns (uint64 treeSize, bytes32 root) {
+        treeSize = latestSize[logId];
+        root = roots[logId][treeSize];
+    }
+}

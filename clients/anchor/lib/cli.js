@@ -1,0 +1,41 @@
+'use strict';
+// Shared command-line plumbing: --help, argument errors, exit codes.
+const { parseArgs } = require('node:util');
+
+class UsageError extends Error {}
+
+// Parses process.argv with node:util parseArgs (strict). Prints `help` and
+// exits 0 on --help; throws UsageError on unknown or malformed options.
+function parseCli(help, options, argv = process.argv.slice(2)) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${e.message}\n\n${help}`);
+  }
+  if (parsed.values.help) {
+    console.log(help);
+    process.exit(0);
+  }
+  return { ...parsed.values, _: parsed.positionals };
+}
+
+function requireOption(args, name, help) {
+  const v = args[name];
+  if (v === undefined || v === '') throw new UsageError(`missing required option --${name}\n\n${help}`);
+  return v;
+}
+
+// Runs an async main; any error prints "error: <message>" to stderr and exits
+// 2 for usage errors, 1 otherwise.
+function runMain(main) {
+  main().then(
+    (code) => process.exit(typeof code === 'number' ? code : 0),
+    (e) => {
+      console.error(`error: ${e && e.message ? e.message : String(e)}`);
+      process.exit(e instanceof UsageError ? 2 : 1);
+    },
+  );
+}
+
+module.exports = { parseCli, requireOption, runMain, UsageError };
