@@ -1,0 +1,198 @@
+// The CPU engine behind the Backend interface: Model + KvCache + Sampler +
+// StepSegmenter, one generation at a time.
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "inference/backend.h"
+#include "inference/gguf.h"
+#include "inference/gguf_tokenizer.h"
+#include "inference/model.h"
+
+namespace stepproof::inference {
+namespace {
+
+constexpr int32_t kDefaultContextCap = 4096;
+constexpr int64_t kPrefillChunk = 64;
+
+// The type holding most of the weight bytes among matrices.
+std::string DominantWeightType(const GgufFile& file) {
+  absl::flat_hash_map<int, uint64_t> bytes;
+  for (const GgufTensor& t : file.tensors()) {
+    if (t.ne.size() >= 2) bytes[static_cast<int>(t.type)] += t.n_bytes;
+  }
+  int best = -1;
+  uint64_t best_bytes = 0;
+  for (const auto& [type, b] : bytes) {
+    if (b > best_bytes || (b == best_bytes && type < best)) {
+      best = type;
+      best_bytes = b;
+    }
+  }
+  if (best < 0) return "none";
+  return std::string(TensorTypeName(static_cast<TensorType>(best)));
+}
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend(ModelInfo info, std::unique_ptr<Model> model, BpeTokenizer tokenizer, int32_t n_ctx)
+      : info_(std::move(info)),
+        model_(std::move(model)),
+        tokenizer_(std::move(tokenizer)),
+        n_ctx_(n_ctx),
+        cache_(model_->config(), n_ctx) {}
+
+  const ModelInfo& model() const override { return info_; }
+  DeviceInfo device() const override {
+    return DeviceInfo{"cpu", absl::StrCat(model_->uses_avx2() ? "x86-64 avx2" : "portable", ", ",
+                                          model_->threads(), " threads")};
+  }
+  const BpeTokenizer& tokenizer() const override { return tokenizer_; }
+
+  absl::StatusOr<GenerationResult> Generate(const GenerationRequest& request, const StepSink& sink) override;
+
+ private:
+  absl::Status Validate(const GenerationRequest& request) const;
+
+  const ModelInfo info_;
+  const std::unique_ptr<Model> model_;
+  const BpeTokenizer tokenizer_;
+  const int32_t n_ctx_;
+  absl::Mutex mu_;  // one generation at a time: the model's scratch and the cache
+  KvCache cache_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Status CpuBackend::Validate(const GenerationRequest& request) const {
+  const int32_t n_vocab = model_->config().n_vocab;
+  if (request.prompt_tokens.empty()) return absl::InvalidArgumentError("the prompt is empty");
+  if (static_cast<int64_t>(request.prompt_tokens.size()) >= n_ctx_) {
+    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", request.prompt_tokens.size(),
+                                                   " tokens; the context holds ", n_ctx_,
+                                                   " (room for at least one generated token is needed)"));
+  }
+  for (int32_t id : request.prompt_tokens) {
+    if (id < 0 || id >= n_vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("prompt token id ", id, " is outside the vocabulary of ",
+                                                     n_vocab));
+    }
+  }
+  if (request.max_tokens < 1) return absl::InvalidArgumentError("max_tokens must be >= 1");
+  return ValidateSamplingParams(request.sampling, n_vocab);
+}
+
+absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& request, const StepSink& sink) {
+  if (absl::Status s = Validate(request); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  GenerationResult result;
+  const int32_t n_prompt = static_cast<int32_t>(request.prompt_tokens.size());
+  result.prompt_tokens = n_prompt;
+  auto stop_reason = [&request]() -> std::optional<FinishReason> {
+    if (request.is_cancelled && request.is_cancelled()) return FinishReason::kCancelled;
+    if (absl::Now() >= request.deadline) return FinishReason::kDeadline;
+    return std::nullopt;
+  };
+
+  ForwardOutput out;
+  std::vector<int32_t> positions;
+  const absl::Time prefill_start = absl::Now();
+  std::optional<FinishReason> stopped;
+  for (int32_t begin = 0; begin < n_prompt && !stopped; begin += kPrefillChunk) {
+    const int32_t end = std::min<int32_t>(n_prompt, begin + kPrefillChunk);
+    positions.resize(end - begin);
+    for (int32_t i = begin; i < end; ++i) positions[i - begin] = i;
+    absl::Span<const int32_t> chunk(request.prompt_tokens.data() + begin, end - begin);
+    if (absl::Status s = model_->Forward(chunk, positions, cache_, /*all_logits=*/false, &out); !s.ok()) return s;
+    stopped = stop_reason();
+  }
+  const absl::Time decode_start = absl::Now();
+  result.prefill_time = decode_start - prefill_start;
+
+  // Ids past the tokenizer's vocabulary (padding rows of the embedding) are
+  // never sampled.
+  const int32_t n_vocab = model_->config().n_vocab;
+  const int32_t n_text = std::min(n_vocab, tokenizer_.vocab_size());
+  const Sampler sampler(request.sampling);
+  StepSegmenter segmenter(&tokenizer_, SegmenterOptions{});
+  auto deliver = [&sink](std::vector<Step> steps) -> absl::Status {
+    for (const Step& step : steps) {
+      if (absl::Status s = sink(step); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  };
+
+  int32_t pos = n_prompt;  // position of the token being generated
+  while (!stopped) {
+    for (int32_t i = n_text; i < n_vocab; ++i) out.logits[i] = -INFINITY;
+    const SampledToken tok = sampler.Sample(out.logits, static_cast<uint64_t>(pos));
+    ++result.generated_tokens;
+    if (absl::Status s = deliver(segmenter.Push(tok.id, tok.logprob, absl::Now())); !s.ok()) return s;
+    if (tok.id == tokenizer_.eos_id()) {
+      stopped = FinishReason::kEndOfSequence;
+      break;
+    }
+    if (result.generated_tokens >= request.max_tokens) {
+      stopped = FinishReason::kMaxTokens;
+      break;
+    }
+    if (pos + 1 >= n_ctx_) {
+      stopped = FinishReason::kContextFull;
+      break;
+    }
+    if ((stopped = stop_reason())) break;
+    const int32_t p = pos;
+    if (absl::Status s = model_->Forward(absl::MakeConstSpan(&tok.id, 1), absl::MakeConstSpan(&p, 1), cache_,
+                                         /*all_logits=*/false, &out);
+        !s.ok()) {
+      return s;
+    }
+    ++pos;
+  }
+  result.finish = *stopped;
+  if (absl::Status s = deliver(segmenter.Finish(absl::Now())); !s.ok()) return s;
+  result.decode_time = absl::Now() - decode_start;
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> OpenCpuBackend(const std::string& gguf_path,
+                                                        const CpuBackendOptions& options) {
+  absl::StatusOr<GgufFile> file = GgufFile::Open(gguf_path);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<BpeTokenizer> tokenizer = LoadTokenizer(*file);
+  if (!tokenizer.ok()) return tokenizer.status();
+  ModelInfo info;
+  info.path = gguf_path;
+  if (absl::StatusOr<std::string> name = file->GetString("general.name"); name.ok()) {
+    info.name = *name;
+  } else {
+    info.name = gguf_path.substr(gguf_path.find_last_of('/') + 1);
+  }
+  info.weight_type = DominantWeightType(*file);
+  if (options.threads < 0) return absl::InvalidArgumentError("threads must be >= 0");
+  if (options.context_length < 0) return absl::InvalidArgumentError("context_length must be >= 0");
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(*std::move(file), ModelOptions{options.threads, true});
+  if (!model.ok()) return model.status();
+  const ModelConfig& c = (*model)->config();
+  info.architecture = c.architecture;
+  info.n_params = (*model)->n_params();
+  int32_t n_ctx = options.context_length > 0 ? options.context_length : std::min(c.context_length, kDefaultContextCap);
+  if (n_ctx > c.context_length) {
+    return absl::InvalidArgumentError(absl::StrCat("context_length ", n_ctx, " exceeds the model's ",
+                                                   c.context_length));
+  }
+  info.context_length = n_ctx;
+  return std::unique_ptr<Backend>(
+      new CpuBackend(std::move(info), *std::move(model), *std::move(tokenizer), n_ctx));
+}
+
+}  // namespace stepproof::inference

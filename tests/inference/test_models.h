@@ -1,0 +1,155 @@
+// Tiny random models for the engine tests, written with GgufWriter.
+// Header-only test support (not a *_test.cc, so not a test binary itself).
+
+#ifndef STEPPROOF_TESTS_INFERENCE_TEST_MODELS_H_
+#define STEPPROOF_TESTS_INFERENCE_TEST_MODELS_H_
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "inference/gguf_writer.h"
+#include "inference/tensor_type.h"
+
+namespace stepproof::inference::testing {
+
+struct TinyModelSpec {
+  std::string arch = "qwen2";
+  int n_layer = 2;
+  int n_embd = 256;
+  int n_ff = 512;
+  int n_head = 4;
+  int n_head_kv = 2;
+  int n_vocab = 300;
+  int context_length = 128;
+  float rope_base = 10000.0f;
+  float eps = 1e-6f;
+  bool bias = true;
+  bool tied = false;
+  TensorType type = TensorType::kF32;  // of the 2-D matrices
+  uint32_t seed = 1;
+};
+
+// GPT-2's bytes_to_unicode: the printable code point standing for byte b.
+inline std::string ByteToken(int b) {
+  int cp = b;
+  const bool direct = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  if (!direct) {
+    int n = 0;
+    for (int x = 0; x < b; ++x) {
+      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
+    }
+    cp = 256 + n;
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// A byte-level vocabulary: ids 0..255 are the bytes, then the R1 special
+// tokens, then filler tokens up to n_vocab (>= 262).
+inline void AddTokenizer(GgufWriter& w, int n_vocab) {
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;
+  for (int b = 0; b < 256; ++b) {
+    tokens.push_back(ByteToken(b));
+    types.push_back(1);
+  }
+  const char* specials[] = {
+      "<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",   // 256
+      "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",     // 257
+      "<\xEF\xBD\x9CUser\xEF\xBD\x9C>",                                         // 258
+      "<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>",                                 // 259
+      "<think>",                                                               // 260
+      "</think>",                                                              // 261
+  };
+  for (const char* s : specials) {
+    tokens.push_back(s);
+    types.push_back(3);
+  }
+  // Merges of a few byte pairs, so the vocabulary has multi-byte tokens.
+  std::vector<std::string> merges;
+  const char* pairs[][2] = {{"t", "h"}, {"th", "e"}, {"1", "2"}, {"3", "4"}};
+  for (auto& p : pairs) {
+    if (static_cast<int>(tokens.size()) >= n_vocab) break;
+    merges.push_back(absl::StrCat(p[0], " ", p[1]));
+    tokens.push_back(absl::StrCat(p[0], p[1]));
+    types.push_back(1);
+  }
+  while (static_cast<int>(tokens.size()) < n_vocab) {
+    tokens.push_back(absl::StrCat("<unused", tokens.size(), ">"));
+    types.push_back(5);
+  }
+  w.SetString("tokenizer.ggml.model", "gpt2");
+  w.SetString("tokenizer.ggml.pre", "qwen2");
+  w.SetStringArray("tokenizer.ggml.tokens", tokens);
+  w.SetInt32Array("tokenizer.ggml.token_type", types);
+  w.SetStringArray("tokenizer.ggml.merges", merges);
+  w.SetUint32("tokenizer.ggml.bos_token_id", 256);
+  w.SetUint32("tokenizer.ggml.eos_token_id", 257);
+  w.SetUint32("tokenizer.ggml.padding_token_id", 257);
+}
+
+// Writes a random model of `spec` (with the byte tokenizer) to a writer.
+inline GgufWriter TinyModel(const TinyModelSpec& s) {
+  GgufWriter w;
+  std::mt19937 rng(s.seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  const std::string a = s.arch;
+  w.SetString("general.architecture", a);
+  w.SetString("general.name", "tiny-test");
+  w.SetUint32(a + ".block_count", s.n_layer);
+  w.SetUint32(a + ".context_length", s.context_length);
+  w.SetUint32(a + ".embedding_length", s.n_embd);
+  w.SetUint32(a + ".feed_forward_length", s.n_ff);
+  w.SetUint32(a + ".attention.head_count", s.n_head);
+  w.SetUint32(a + ".attention.head_count_kv", s.n_head_kv);
+  w.SetFloat32(a + ".rope.freq_base", s.rope_base);
+  w.SetFloat32(a + ".attention.layer_norm_rms_epsilon", s.eps);
+  AddTokenizer(w, s.n_vocab);
+  const int hd = s.n_embd / s.n_head;
+  auto rand = [&](size_t n, float scale, float offset = 0.0f) {
+    std::vector<float> v(n);
+    for (float& x : v) x = offset + scale * u(rng);
+    return v;
+  };
+  auto matrix = [&](const std::string& name, int cols, int rows) {
+    const float scale = 1.0f / std::sqrt(static_cast<float>(cols)) * 1.7f;
+    w.AddTensorFromFloats(name, s.type, {cols, rows}, rand(static_cast<size_t>(cols) * rows, scale));
+  };
+  auto vec = [&](const std::string& name, int n, float scale, float offset) {
+    w.AddTensorFromFloats(name, TensorType::kF32, {n}, rand(n, scale, offset));
+  };
+  matrix("token_embd.weight", s.n_embd, s.n_vocab);
+  for (int l = 0; l < s.n_layer; ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    vec(p + "attn_norm.weight", s.n_embd, 0.2f, 1.0f);
+    matrix(p + "attn_q.weight", s.n_embd, s.n_head * hd);
+    matrix(p + "attn_k.weight", s.n_embd, s.n_head_kv * hd);
+    matrix(p + "attn_v.weight", s.n_embd, s.n_head_kv * hd);
+    if (s.bias) {
+      vec(p + "attn_q.bias", s.n_head * hd, 0.3f, 0.0f);
+      vec(p + "attn_k.bias", s.n_head_kv * hd, 0.3f, 0.0f);
+      vec(p + "attn_v.bias", s.n_head_kv * hd, 0.3f, 0.0f);
+    }
+    matrix(p + "attn_output.weight", s.n_head * hd, s.n_embd);
+    vec(p + "ffn_norm.weight", s.n_embd, 0.2f, 1.0f);
+    matrix(p + "ffn_gate.weight", s.n_embd, s.n_ff);
+    matrix(p + "ffn_up.weight", s.n_embd, s.n_ff);
+    matrix(p + "ffn_down.weight", s.n_ff, s.n_embd);
+  }
+  vec("output_norm.weight", s.n_embd, 0.2f, 1.0f);
+  if (!s.tied) matrix("output.weight", s.n_embd, s.n_vocab);
+  return w;
+}
+
+}  // namespace stepproof::inference::testing
+
+#endif  // STEPPROOF_TESTS_INFERENCE_TEST_MODELS_H_
