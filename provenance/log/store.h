@@ -56,6 +56,7 @@ struct TraceRecord {
   uint64_t size = 0;              // leaves committed, header included
   std::string latest_checkpoint;  // signed trace checkpoint note for `size`
   std::string final_checkpoint;   // signed note; empty unless sealed
+  std::string promise;            // signed inclusion promise; once sealed
   std::optional<uint64_t> log_index;  // global log leaf, once integrated
   uint64_t seq = 0;  // store-assigned creation order, > 0 (ListTraces)
 };
@@ -136,10 +137,12 @@ class ProvenanceStore {
   // leaf.index != its size.
   virtual absl::Status AppendTraceLeaf(const TraceLeafWrite& leaf) = 0;
 
-  // Seals an open trace with its final signed checkpoint and queues it for
-  // the global log, atomically. NOT_FOUND; FAILED_PRECONDITION unless open.
+  // Seals an open trace with its final signed checkpoint (and the signed
+  // inclusion promise given for it) and queues it for the global log,
+  // atomically. NOT_FOUND; FAILED_PRECONDITION unless open.
   virtual absl::Status SealTrace(const std::string& trace_id,
                                  const std::string& final_checkpoint,
+                                 const std::string& promise,
                                  absl::Time sealed) = 0;
 
   // Moves every kOpen trace to kInterrupted; returns how many. Called when a
