@@ -53,7 +53,8 @@ absl::StatusOr<std::string> SignNote(absl::string_view text,
 // `verifier` (matched by name and key id; others are ignored). Errors:
 //   INVALID_ARGUMENT     malformed note
 //   NOT_FOUND            "note has no signature by key <name>+<id>"
-//   FAILED_PRECONDITION  "signature by key <name>+<id> does not verify"
+//   FAILED_PRECONDITION  "signature does not verify with key <name>+<id>"
+//                        (a bad signature by the key rejects the whole note)
 absl::StatusOr<std::string> OpenNote(absl::string_view note,
                                      const NoteVerifier& verifier);
 
