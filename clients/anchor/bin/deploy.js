@@ -34,7 +34,7 @@ runMain(async () => {
     'log-id': { type: 'string' }, anchorer: { type: 'string' }, contract: { type: 'string' },
     out: { type: 'string' }, confirmations: { type: 'string' },
   });
-  const rpc = requireOption(args, 'rpc', HELP);
+  const rpc = requireOption(args, 'rpc');
   if (args.origin && args['log-id']) throw new UsageError('give --origin or --log-id, not both');
   if (args['log-id'] && !/^0x[0-9a-fA-F]{64}$/.test(args['log-id'])) throw new UsageError('--log-id must be 0x + 64 hex digits');
   const confirmations = Number(args.confirmations || 1);

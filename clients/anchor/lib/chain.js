@@ -52,6 +52,7 @@ async function connect(url, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
     batchMaxCount: 1,
     polling: true,
     pollingInterval: 250,
+    cacheTimeout: -1,
   });
   return { url, chainId, provider, timeoutMs };
 }
@@ -83,7 +84,7 @@ async function onChain(conn, what, fn) {
 function rootAnchorAt(conn, address, runner) {
   if (!ethers.isAddress(address)) throw new Error(`--contract is not an address: "${address}"`);
   const { abi } = loadArtifact();
-  return new ethers.Contract(address, abi, runner || conn.provider);
+  return new ethers.Contract(ethers.getAddress(address), abi, runner || conn.provider);
 }
 
 // Reads a 0x-hex private key from `file` or else the env var.

@@ -11,7 +11,7 @@ function parseCli(help, options, argv = process.argv.slice(2)) {
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${e.message}\n\n${help}`);
+    throw new UsageError(`${e.message} (see --help)`);
   }
   if (parsed.values.help) {
     console.log(help);
@@ -20,9 +20,9 @@ function parseCli(help, options, argv = process.argv.slice(2)) {
   return { ...parsed.values, _: parsed.positionals };
 }
 
-function requireOption(args, name, help) {
+function requireOption(args, name) {
   const v = args[name];
-  if (v === undefined || v === '') throw new UsageError(`missing required option --${name}\n\n${help}`);
+  if (v === undefined || v === '') throw new UsageError(`missing required option --${name} (see --help)`);
   return v;
 }
 

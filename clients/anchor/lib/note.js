@@ -39,9 +39,10 @@ function keyId(name, publicKey) {
 // Parses "name+hex8+base64(0x01||key)". Returns { name, keyId, publicKey,
 // verify(message, signature) }. Throws Error naming the problem.
 function parseVerifierKey(vkey) {
-  const parts = String(vkey).trim().split('+');
-  if (parts.length !== 3) throw new Error('verifier key: expected name+keyid+key');
-  const [name, idHex, keyB64] = parts;
+  // The base64 key may itself contain '+': split at the first two only.
+  const m = /^([^+]*)\+([^+]*)\+(.*)$/s.exec(String(vkey).trim());
+  if (!m) throw new Error('verifier key: expected name+keyid+key');
+  const [, name, idHex, keyB64] = m;
   if (!isValidKeyName(name)) throw new Error('verifier key: bad key name');
   if (!/^[0-9a-f]{8}$/.test(idHex)) throw new Error('verifier key: key id is not 8 lowercase hex digits');
   const raw = decodeCanonicalBase64(keyB64, 'verifier key');
