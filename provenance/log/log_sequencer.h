@@ -7,10 +7,14 @@
 // continues the same tree.
 //
 // Batching: a batch starts when max_batch_size entries are pending or the
-// oldest has waited max_batch_delay. With `background` the sequencer runs its
-// own thread (started by Start(), joined by Stop()); without, nothing is
-// integrated until IntegrateBatch()/Flush() is called, so tests control
-// timing. Time comes from the injected clock.
+// oldest has waited max_batch_delay (and, as a safety net, after every idle
+// second). With `background` the sequencer runs its own thread (started by
+// Start(), joined by Stop()); without, nothing is integrated until
+// IntegrateBatch()/Flush() is called, so tests control timing. Times come
+// from the injected clock; the background thread sleeps in real time.
+//
+// Pending entries live in the store (ProvenanceStore::SealTrace queues them),
+// so a crash loses none: the next Open integrates them first.
 //
 // Thread-safety: thread-safe; batches are serialised.
 #ifndef STEPPROOF_PROVENANCE_LOG_LOG_SEQUENCER_H_
@@ -66,6 +70,9 @@ class LogSequencer {
   void Start();
   void Stop();
 
+  // The background thread's last batch result (OK when it succeeded).
+  absl::Status last_error() const;
+
   // Log size after the last integrated batch.
   uint64_t size() const;
   const std::string& origin() const { return origin_; }
@@ -94,6 +101,7 @@ class LogSequencer {
   uint64_t pending_ ABSL_GUARDED_BY(wake_mu_) = 0;
   absl::Time oldest_pending_ ABSL_GUARDED_BY(wake_mu_) = absl::InfiniteFuture();
   bool stopping_ ABSL_GUARDED_BY(wake_mu_) = false;
+  absl::Status last_error_ ABSL_GUARDED_BY(wake_mu_);
   std::thread thread_;
 };
 
