@@ -113,7 +113,9 @@ absl::StatusOr<NoteVerifier> NoteVerifier::FromVerifierKey(
     return absl::InvalidArgumentError(
         absl::StrCat("verifier key \"", vkey, "\": ", why));
   };
-  std::vector<absl::string_view> parts = absl::StrSplit(vkey, '+');
+  // The base64 key may itself hold '+': split at the first two only.
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(vkey, absl::MaxSplits('+', 2));
   if (parts.size() != 3) {
     return bad("want <name>+<8 hex digit key id>+<base64 key>");
   }
