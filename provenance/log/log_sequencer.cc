@@ -199,28 +199,31 @@ absl::Status LogSequencer::last_error() const {
 }
 
 void LogSequencer::Run() {
+  absl::Time idle_until = clock_() + kIdlePoll;
   while (true) {
     {
       absl::MutexLock lock(&wake_mu_);
-      if (stopping_) return;
-      // Wake when a batch is full, when the oldest pending entry is due, or
-      // after an idle second: every wake-up integrates what the store holds,
-      // so a missed notification costs at most that second.
-      absl::Duration wait = kIdlePoll;
-      if (pending_ >= options_.max_batch_size) {
-        wait = absl::ZeroDuration();
-      } else if (pending_ > 0) {
-        wait = std::min(wait,
-                        oldest_pending_ + options_.max_batch_delay - clock_());
-      }
-      if (wait > absl::ZeroDuration()) {
-        auto full_or_stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) {
-          return stopping_ || pending_ >= options_.max_batch_size;
+      // Integrate when a batch is full, when the oldest pending entry is due,
+      // or after an idle second: every wake-up integrates what the store
+      // holds, so a missed notification costs at most that second.
+      while (true) {
+        if (stopping_) return;
+        if (pending_ >= options_.max_batch_size) break;
+        const absl::Time now = clock_();
+        const bool idle = pending_ == 0;
+        const absl::Time due =
+            idle ? idle_until : oldest_pending_ + options_.max_batch_delay;
+        if (now >= due) break;
+        // Wake early on stop, on a full batch, and (when idle) on the first
+        // pending entry, whose own deadline then applies.
+        auto wake = [this, idle]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) {
+          return stopping_ || pending_ >= options_.max_batch_size ||
+                 (idle && pending_ > 0);
         };
-        wake_mu_.AwaitWithTimeout(absl::Condition(&full_or_stop), wait);
+        wake_mu_.AwaitWithTimeout(absl::Condition(&wake), due - now);
       }
-      if (stopping_) return;
     }
+    idle_until = clock_() + kIdlePoll;
     absl::StatusOr<size_t> n = IntegrateBatch();
     absl::MutexLock lock(&wake_mu_);
     last_error_ = n.status();
