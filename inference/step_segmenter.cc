@@ -101,7 +101,8 @@ std::vector<Step> StepSegmenter::Push(int32_t token, float logprob,
     bool starts_new_step = false;
     if (cur_.closed) {
       starts_new_step = HasNonWs(bytes);
-    } else if (!cur_.step.token_ids.empty()) {
+    } else if (cur_.has_non_ws) {
+      // Only a step that already has text can end before this token.
       bool has_non_ws = cur_.has_non_ws;
       int newlines = cur_.newlines_in_run;
       starts_new_step = ScanForBoundary(bytes, &has_non_ws, &newlines);

@@ -5,7 +5,8 @@
 //    reasoning. A reasoning step ends at a blank line: after a non-whitespace
 //    byte, a run of ASCII whitespace containing at least two '\n'; the next
 //    step begins with the token holding the first non-whitespace byte after
-//    that run (so separators trail the step they end). A step holding
+//    that run (so separators trail the step they end; a step with no text
+//    yet never ends). A step holding
 //    max_step_tokens tokens is closed as soon as its bytes end on a UTF-8
 //    character boundary (forced after max_step_tokens + 8 tokens). A closed
 //    step absorbs following whitespace-only tokens and is emitted by the Push
