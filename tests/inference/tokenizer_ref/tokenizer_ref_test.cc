@@ -119,33 +119,58 @@ class TokenizerRefTest : public ::testing::Test {
     ASSERT_TRUE(tj.ok()) << tj.status();
     absl::StatusOr<TokenizerData> data = LoadHfTokenizer(*tj);
     ASSERT_TRUE(data.ok()) << data.status();
-    absl::StatusOr<BpeTokenizer> t = BpeTokenizer::Create(*std::move(data));
-    ASSERT_TRUE(t.ok()) << t.status();
-    tokenizer_ = new BpeTokenizer(*std::move(t));
 
     absl::StatusOr<json> rj = ReadJson(ids_path);
     ASSERT_TRUE(rj.ok()) << rj.status();
-    ASSERT_TRUE(rj->is_array());
-    cases_ = new std::vector<RefCase>();
-    for (const json& c : *rj) {
+    ASSERT_TRUE(rj->is_object() && rj->contains("cases") &&
+                rj->contains("r1_cases") && rj->contains("r1_added_tokens"));
+    cases_ = new std::vector<RefCase>(ReadCases((*rj)["cases"]));
+    r1_cases_ = new std::vector<RefCase>(ReadCases((*rj)["r1_cases"]));
+
+    // The R1 variant: the same vocabulary with the R1 chat markers appended
+    // as CONTROL tokens, as the reference script did on the JS side.
+    TokenizerData r1_data = *data;
+    for (const json& a : (*rj)["r1_added_tokens"]) {
+      ASSERT_EQ(a.at("id").get<size_t>(), r1_data.tokens.size());
+      r1_data.tokens.push_back(a.at("content").get<std::string>());
+      r1_data.token_types.push_back(kTokenTypeControl);
+    }
+
+    absl::StatusOr<BpeTokenizer> t = BpeTokenizer::Create(*std::move(data));
+    ASSERT_TRUE(t.ok()) << t.status();
+    tokenizer_ = new BpeTokenizer(*std::move(t));
+    absl::StatusOr<BpeTokenizer> r1 = BpeTokenizer::Create(std::move(r1_data));
+    ASSERT_TRUE(r1.ok()) << r1.status();
+    r1_tokenizer_ = new BpeTokenizer(*std::move(r1));
+  }
+  static std::vector<RefCase> ReadCases(const json& arr) {
+    std::vector<RefCase> out;
+    for (const json& c : arr) {
       RefCase rc;
       rc.text = c.at("text").get<std::string>();
       rc.ids = c.at("ids").get<std::vector<int32_t>>();
-      cases_->push_back(std::move(rc));
+      out.push_back(std::move(rc));
     }
+    return out;
   }
   static void TearDownTestSuite() {
     delete tokenizer_;
+    delete r1_tokenizer_;
     delete cases_;
-    tokenizer_ = nullptr;
-    cases_ = nullptr;
+    delete r1_cases_;
+    tokenizer_ = r1_tokenizer_ = nullptr;
+    cases_ = r1_cases_ = nullptr;
   }
   static BpeTokenizer* tokenizer_;
+  static BpeTokenizer* r1_tokenizer_;
   static std::vector<RefCase>* cases_;
+  static std::vector<RefCase>* r1_cases_;
 };
 
 BpeTokenizer* TokenizerRefTest::tokenizer_ = nullptr;
+BpeTokenizer* TokenizerRefTest::r1_tokenizer_ = nullptr;
 std::vector<RefCase>* TokenizerRefTest::cases_ = nullptr;
+std::vector<RefCase>* TokenizerRefTest::r1_cases_ = nullptr;
 
 TEST_F(TokenizerRefTest, CorpusIsNotTrivial) {
   ASSERT_NE(cases_, nullptr);
@@ -162,6 +187,22 @@ TEST_F(TokenizerRefTest, EncodeMatchesHuggingFaceIdsOnEveryCorpusLine) {
     if (got != c.ids) ++mismatches;
   }
   EXPECT_EQ(mismatches, 0);
+}
+
+TEST_F(TokenizerRefTest, EncodeMatchesWithR1MarkersAddedAsSpecialTokens) {
+  ASSERT_NE(r1_cases_, nullptr);
+  ASSERT_EQ(r1_cases_->size(), cases_->size());
+  for (const RefCase& c : *r1_cases_) {
+    EXPECT_EQ(r1_tokenizer_->Encode(c.text), c.ids) << "text: \"" << c.text << "\"";
+    EXPECT_EQ(r1_tokenizer_->Decode(c.ids), c.text);
+  }
+  // The engine's own prompt: each marker is one token.
+  const std::vector<int32_t> ids =
+      r1_tokenizer_->Encode(FormatR1Prompt("Be brief.", "2+2?"));
+  ASSERT_GE(ids.size(), 4u);
+  EXPECT_EQ(ids.front(), *r1_tokenizer_->TokenId(kBeginOfSentence));
+  EXPECT_EQ(ids[ids.size() - 2], *r1_tokenizer_->TokenId(kThinkOpen));
+  EXPECT_EQ(r1_tokenizer_->Decode(ids), FormatR1Prompt("Be brief.", "2+2?"));
 }
 
 TEST_F(TokenizerRefTest, DecodeOfReferenceIdsGivesBackTheText) {
