@@ -1,0 +1,31 @@
+// Command-line preparation for the client CLIs, before absl::ParseCommandLine:
+//  - flag names may be spelled with dashes (--top-p, --tls-ca) as the docs
+//    show; Abseil flag names are identifiers, so dashes in the name part
+//    become underscores (values are never touched);
+//  - unknown flags and bad values are reported as a Status, so the CLI exits
+//    with its own usage status (absl's parser exits with 1, which
+//    `stepproof-audit` reserves for "not verified").
+// Accepts exactly the syntax absl accepts: -f / --f, --f=v, --f v
+// (non-bool), --nof (bool), everything after "--" positional.
+//
+// Thread-safety: reads (and may set) the process's flags; main() only.
+#ifndef STEPPROOF_CLIENTS_COMMAND_LINE_H_
+#define STEPPROOF_CLIENTS_COMMAND_LINE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace stepproof::clients {
+
+// The arguments (argv[0] included) with flag names normalised. INVALID_ARGUMENT
+// naming the flag: "unknown flag --foo", "missing value for --interval",
+// "bad value for --count: ...". Flag values may have been set on success;
+// absl::ParseCommandLine sets them again from the result.
+absl::StatusOr<std::vector<std::string>> PrepareCommandLine(int argc,
+                                                            char** argv);
+
+}  // namespace stepproof::clients
+
+#endif  // STEPPROOF_CLIENTS_COMMAND_LINE_H_

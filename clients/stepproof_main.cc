@@ -1,0 +1,492 @@
+// stepproof: the client CLI of a stepproofd server.
+//
+//   stepproof generate --prompt "What is 478 + 854?" --out trace.json
+//   stepproof trace ID
+//   stepproof proof --trace ID --step N --out bundle.json
+//   stepproof checkpoint
+//   stepproof key
+//
+// Exit status: 0 success, 1 the server call failed, 2 usage error.
+// docs/CLI.md has the full reference.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "clients/command_line.h"
+#include "clients/file_io.h"
+#include "clients/service_client.h"
+#include "clients/terminal_text.h"
+#include "clients/trace_file.h"
+#include "clients/verified_step.h"
+#include "google/protobuf/util/json_util.h"
+#include "merkle/hash.h"
+#include "nlohmann/json.hpp"
+#include "provenance/step_record.h"
+
+ABSL_FLAG(std::string, server, "127.0.0.1:7700", "stepproofd address, host:port");
+ABSL_FLAG(std::string, token, "",
+          "API bearer token, or @FILE holding it (when the server has one)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM file of the CA that signed the server's TLS certificate "
+          "(connects with TLS; plaintext when unset)");
+ABSL_FLAG(bool, json, false,
+          "machine-readable output: one JSON object per line per event");
+// generate
+ABSL_FLAG(std::string, prompt, "", "generate: the question to ask the model");
+ABSL_FLAG(std::string, out, "",
+          "generate: write the whole trace (every step's bundle) to this file; "
+          "proof: write the bundle to this file (stdout when unset)");
+ABSL_FLAG(double, temperature, -1, "generate: sampling temperature (server default 0.6)");
+ABSL_FLAG(double, top_p, -1, "generate: nucleus sampling threshold (server default 0.95)");
+ABSL_FLAG(int32_t, top_k, -1, "generate: top-k cut-off, 0 = off (server default 0)");
+ABSL_FLAG(std::string, seed, "",
+          "generate: sampling seed, a decimal uint64 (server picks one when unset)");
+ABSL_FLAG(bool, greedy, false, "generate: argmax decoding");
+ABSL_FLAG(uint32_t, max_tokens, 0, "generate: generated-token budget (0 = server's)");
+ABSL_FLAG(bool, withhold_prompt, false,
+          "generate: the trace stores only a salted commitment to the prompt");
+// trace / proof / checkpoint
+ABSL_FLAG(std::string, trace, "", "proof: the trace id");
+ABSL_FLAG(int64_t, step, -1, "proof: the step (leaf) index; 0 is the header");
+ABSL_FLAG(uint64_t, size, 0, "checkpoint: a log size (0 = the latest)");
+
+namespace stepproof::clients {
+namespace {
+
+constexpr char kUsage[] = R"(stepproof: ask a StepProof server for reasoning traces and their proofs.
+
+usage:
+  stepproof generate --prompt "What is 478 + 854?" [--out TRACE.json]
+        [--temperature T] [--top-p P] [--top-k K] [--seed S] [--greedy]
+        [--max-tokens N] [--withhold-prompt]
+      Streams the reasoning steps as the server commits them; with --out,
+      writes the whole trace and every step's proof bundle to TRACE.json
+      (check it offline with `stepproof-audit verify-trace`).
+  stepproof trace ID            a stored trace: state, header, every step
+  stepproof proof --trace ID --step N [--out BUNDLE.json]
+                                one step's proof bundle (stepproof-audit verify)
+  stepproof checkpoint [--size N]
+                                the latest signed log checkpoint (note text)
+  stepproof key                 the server's verifier key (one line)
+
+common flags: --server HOST:PORT (default 127.0.0.1:7700), --token TOKEN|@FILE,
+  --tls-ca CA.pem, --json (one JSON object per event)
+exit status: 0 success, 1 the server call failed, 2 usage error
+See docs/CLI.md.)";
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+int Usage(absl::string_view problem) {
+  std::cerr << "stepproof: " << problem << "\n(run `stepproof --help`)\n";
+  return kExitUsage;
+}
+
+int Failed(const absl::Status& status) {
+  std::cerr << "stepproof: " << status.message() << "\n";
+  return kExitFailed;
+}
+
+std::string ProtoJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = false;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options)
+           .ok()) {
+    return "{}";
+  }
+  return out;
+}
+
+std::string JsonLine(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+absl::string_view KindName(v1::StepKind kind) {
+  switch (kind) {
+    case v1::STEP_KIND_HEADER:
+      return "header";
+    case v1::STEP_KIND_REASONING:
+      return "reasoning";
+    case v1::STEP_KIND_ANSWER:
+      return "answer";
+    default:
+      return "unknown";
+  }
+}
+
+std::string Hex(const std::string& bytes) {
+  std::string out;
+  for (unsigned char c : bytes) absl::StrAppendFormat(&out, "%02x", c);
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<ServiceClient>> Connect() {
+  ServiceClientOptions options;
+  options.server = absl::GetFlag(FLAGS_server);
+  std::string token = absl::GetFlag(FLAGS_token);
+  if (absl::StartsWith(token, "@")) {
+    absl::StatusOr<std::string> contents = ReadFileToString(token.substr(1));
+    if (!contents.ok()) return contents.status();
+    token = std::string(absl::StripAsciiWhitespace(*contents));
+  }
+  options.token = token;
+  if (std::string ca = absl::GetFlag(FLAGS_tls_ca); !ca.empty()) {
+    absl::StatusOr<std::string> pem = ReadFileToString(ca);
+    if (!pem.ok()) return pem.status();
+    options.tls_ca_pem = *pem;
+  }
+  return ServiceClient::Create(std::move(options));
+}
+
+// A transient status line on stderr when it is a terminal: the live count.
+class LiveStatus {
+ public:
+  LiveStatus() : enabled_(::isatty(STDERR_FILENO) == 1) {}
+  void Show(absl::string_view line) {
+    if (!enabled_) return;
+    std::cerr << "\r\033[K" << line << std::flush;
+    shown_ = true;
+  }
+  void Clear() {
+    if (shown_) std::cerr << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+absl::StatusOr<v1::GenerateRequest> BuildGenerateRequest() {
+  v1::GenerateRequest request;
+  std::string prompt = absl::GetFlag(FLAGS_prompt);
+  if (prompt.empty()) {
+    return absl::InvalidArgumentError("generate needs --prompt \"QUESTION\"");
+  }
+  request.set_prompt(prompt);
+  v1::SamplingSettings* sampling = request.mutable_sampling();
+  sampling->set_greedy(absl::GetFlag(FLAGS_greedy));
+  if (double t = absl::GetFlag(FLAGS_temperature); t >= 0) {
+    sampling->set_temperature(static_cast<float>(t));
+  }
+  if (double p = absl::GetFlag(FLAGS_top_p); p >= 0) {
+    sampling->set_top_p(static_cast<float>(p));
+  }
+  if (int32_t k = absl::GetFlag(FLAGS_top_k); k >= 0) sampling->set_top_k(k);
+  if (std::string seed = absl::GetFlag(FLAGS_seed); !seed.empty()) {
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(seed, &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--seed: \"", seed, "\" is not a decimal uint64"));
+    }
+    request.set_seed(value);
+  }
+  request.set_max_tokens(absl::GetFlag(FLAGS_max_tokens));
+  request.set_withhold_prompt(absl::GetFlag(FLAGS_withhold_prompt));
+  return request;
+}
+
+int RunGenerate(ServiceClient& client) {
+  absl::StatusOr<v1::GenerateRequest> request = BuildGenerateRequest();
+  if (!request.ok()) return Usage(request.status().message());
+  const bool json = absl::GetFlag(FLAGS_json);
+  const std::string out_path = absl::GetFlag(FLAGS_out);
+
+  TraceFile trace;
+  trace.prompt = request->prompt();
+  uint64_t steps_committed = 0;
+  uint64_t tokens = 0;
+  bool sealed = false;
+  LiveStatus live;
+  absl::Time started = absl::Now();
+
+  absl::Status stream = client.Generate(
+      *request, [&](const v1::GenerateEvent& event) -> absl::Status {
+        if (json) std::cout << ProtoJson(event) << std::endl;
+        switch (event.event_case()) {
+          case v1::GenerateEvent::kStarted: {
+            const v1::TraceStarted& s = event.started();
+            trace.trace_id = s.trace_id();
+            trace.prompt_salt_hex = Hex(s.prompt_salt());
+            trace.steps.push_back({0, "header", "", ""});
+            if (!json) {
+              const v1::TraceHeader& h = s.header();
+              std::cout << "trace " << s.trace_id() << " started\n"
+                        << "  model " << EscapeForTerminal(h.model_name())
+                        << " on " << EscapeForTerminal(h.backend()) << " ("
+                        << EscapeForTerminal(h.device()) << "), seed "
+                        << h.sampling().seed() << "\n"
+                        << "  [0] header committed: model, sampling settings "
+                           "and prompt (signed checkpoint, size 1)\n"
+                        << std::flush;
+            }
+            break;
+          }
+          case v1::GenerateEvent::kStep: {
+            const v1::StepCommitted& c = event.step();
+            ++steps_committed;
+            tokens += static_cast<uint64_t>(c.step().token_ids_size());
+            absl::string_view kind = KindName(c.step().kind());
+            trace.steps.push_back(
+                {c.leaf_index(), std::string(kind), c.step().text(), ""});
+            if (!json) {
+              live.Clear();
+              std::string label = absl::StrCat("  [", c.leaf_index(), "] ",
+                                               kind, ": ");
+              std::cout << label
+                        << IndentForTerminal(c.step().text(),
+                                             std::string(label.size(), ' '))
+                        << "\n"
+                        << std::flush;
+              live.Show(absl::StrFormat(
+                  "  ... %d steps committed, %d tokens, %.1f s", steps_committed,
+                  tokens, absl::ToDoubleSeconds(absl::Now() - started)));
+            }
+            break;
+          }
+          case v1::GenerateEvent::kSealed: {
+            const v1::TraceSealed& s = event.sealed();
+            sealed = true;
+            trace.final_checkpoint = s.final_checkpoint();
+            trace.promise = s.promise();
+            trace.answer = s.answer();
+            trace.finish_reason = s.finish_reason();
+            if (!json) {
+              live.Clear();
+              std::cout << "sealed: " << s.size() << " leaves (header + "
+                        << s.size() - 1 << " steps), finish "
+                        << s.finish_reason() << ", " << s.generated_tokens()
+                        << " tokens in "
+                        << absl::StrFormat("%.1f s", absl::ToDoubleSeconds(
+                                                         absl::Now() - started))
+                        << "\n"
+                        << "answer: " << EscapeForTerminal(s.answer()) << "\n"
+                        << std::flush;
+            }
+            break;
+          }
+          default:
+            break;
+        }
+        return absl::OkStatus();
+      });
+  live.Clear();
+  if (!stream.ok()) {
+    std::cerr << "stepproof: the stream ended early: " << stream.message()
+              << "\n";
+    if (!trace.trace_id.empty()) {
+      std::cerr << "stepproof: trace " << trace.trace_id << " has "
+                << trace.steps.size()
+                << " committed leaves, each with a signed checkpoint; fetch "
+                   "them with `stepproof trace "
+                << trace.trace_id << "`\n";
+    }
+  }
+  if (out_path.empty() || trace.trace_id.empty()) {
+    return stream.ok() ? kExitOk : kExitFailed;
+  }
+  // Every leaf's bundle, against the final checkpoint when the trace sealed.
+  for (TraceFileStep& step : trace.steps) {
+    absl::StatusOr<v1::GetStepProofResponse> proof =
+        client.GetStepProof(trace.trace_id, step.index);
+    if (!proof.ok()) return Failed(proof.status());
+    step.bundle_json = proof->bundle_json();
+  }
+  absl::StatusOr<std::string> text = TraceFileToJson(trace);
+  if (!text.ok()) return Failed(text.status());
+  if (absl::Status s = WriteStringToFile(out_path, *text); !s.ok()) {
+    return Failed(s);
+  }
+  if (json) {
+    std::cout << JsonLine({{"written",
+                            {{"path", out_path},
+                             {"trace_id", trace.trace_id},
+                             {"steps", trace.steps.size()},
+                             {"sealed", sealed}}}})
+              << std::endl;
+  } else {
+    std::cout << "wrote " << out_path << ": the trace and a proof bundle for "
+              << "each of its " << trace.steps.size() << " leaves\n";
+    if (!trace.prompt_salt_hex.empty()) {
+      std::cout << "  (the prompt was withheld; its commitment salt is in the "
+                   "file: keep it to open the commitment later)\n";
+    }
+  }
+  return stream.ok() ? kExitOk : kExitFailed;
+}
+
+int RunTrace(ServiceClient& client, const std::string& trace_id) {
+  absl::StatusOr<v1::GetTraceResponse> response =
+      client.GetTrace(trace_id, /*include_steps=*/true);
+  if (!response.ok()) return Failed(response.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ProtoJson(*response) << std::endl;
+    return kExitOk;
+  }
+  const v1::TraceSummary& t = response->trace();
+  absl::string_view state = "unknown";
+  switch (t.state()) {
+    case v1::TRACE_STATE_OPEN:
+      state = "open (still generating)";
+      break;
+    case v1::TRACE_STATE_SEALED:
+      state = "sealed";
+      break;
+    case v1::TRACE_STATE_INTERRUPTED:
+      state = "interrupted (the server stopped mid-generation)";
+      break;
+    default:
+      break;
+  }
+  std::cout << "trace " << t.trace_id() << ": " << state << ", " << t.size()
+            << " leaves";
+  if (t.has_log_index()) std::cout << ", log leaf " << t.log_index();
+  std::cout << "\n";
+  absl::StatusOr<provenance::StepRecord> header_record =
+      provenance::DecodeStepRecord(response->header_record());
+  if (header_record.ok()) {
+    absl::StatusOr<provenance::TraceHeader> header =
+        provenance::HeaderFromRecord(*header_record);
+    if (header.ok()) std::cout << FormatTraceHeader(*header, "  ");
+  }
+  for (const v1::StepEntry& e : response->steps()) {
+    if (e.step().kind() == v1::STEP_KIND_HEADER) continue;
+    std::string label =
+        absl::StrCat("  [", e.leaf_index(), "] ", KindName(e.step().kind()), ": ");
+    std::cout << label
+              << IndentForTerminal(e.step().text(),
+                                   std::string(label.size(), ' '))
+              << "\n";
+  }
+  const std::string& cp =
+      t.final_checkpoint().empty() ? t.latest_checkpoint() : t.final_checkpoint();
+  std::cout << (t.final_checkpoint().empty() ? "latest" : "final")
+            << " signed checkpoint:\n"
+            << IndentLines(cp, "    ");
+  return kExitOk;
+}
+
+int RunProof(ServiceClient& client) {
+  std::string trace_id = absl::GetFlag(FLAGS_trace);
+  int64_t step = absl::GetFlag(FLAGS_step);
+  if (trace_id.empty()) return Usage("proof needs --trace ID");
+  if (step < 0) return Usage("proof needs --step N (0 is the header)");
+  absl::StatusOr<v1::GetStepProofResponse> proof =
+      client.GetStepProof(trace_id, static_cast<uint64_t>(step));
+  if (!proof.ok()) return Failed(proof.status());
+  std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) {
+    std::cout << proof->bundle_json();
+    if (!absl::EndsWith(proof->bundle_json(), "\n")) std::cout << "\n";
+    return kExitOk;
+  }
+  if (absl::Status s = WriteStringToFile(out, proof->bundle_json()); !s.ok()) {
+    return Failed(s);
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << JsonLine({{"written",
+                            {{"path", out},
+                             {"trace_id", trace_id},
+                             {"step", step},
+                             {"in_log", proof->in_log()},
+                             {"anchored", proof->anchored()}}}})
+              << std::endl;
+  } else {
+    std::cout << "wrote the proof bundle of step " << step << " of trace "
+              << trace_id << " to " << out
+              << (proof->in_log() ? " (with its log inclusion proof)"
+                                  : " (not yet in the log: no log inclusion "
+                                    "proof; fetch again later for one)")
+              << "\n";
+  }
+  return kExitOk;
+}
+
+int RunCheckpoint(ServiceClient& client) {
+  absl::StatusOr<v1::GetLogCheckpointResponse> cp =
+      client.GetLogCheckpoint(absl::GetFlag(FLAGS_size));
+  if (!cp.ok()) return Failed(cp.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << JsonLine({{"size", cp->size()},
+                           {"root", Hex(cp->root())},
+                           {"integrated_unix_ms", cp->integrated_unix_ms()},
+                           {"checkpoint", cp->checkpoint()}})
+              << std::endl;
+  } else {
+    std::cout << cp->checkpoint();
+  }
+  return kExitOk;
+}
+
+int RunKey(ServiceClient& client) {
+  absl::StatusOr<v1::GetVerifierKeyResponse> key = client.GetVerifierKey();
+  if (!key.ok()) return Failed(key.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ProtoJson(*key) << std::endl;
+  } else {
+    std::cout << key->verifier_key() << "\n";
+  }
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "stepproof_main");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+
+  absl::StatusOr<std::vector<std::string>> prepared =
+      PrepareCommandLine(argc, argv);
+  if (!prepared.ok()) return Usage(prepared.status().message());
+  std::vector<char*> args;
+  for (std::string& a : *prepared) args.push_back(a.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (positional.size() < 2) {
+    return Usage("no command: generate, trace, proof, checkpoint or key");
+  }
+  std::string command = positional[1];
+  size_t want_args = command == "trace" ? 3 : 2;
+  if (positional.size() != want_args) {
+    return Usage(command == "trace"
+                     ? "usage: stepproof trace ID"
+                     : absl::StrCat("unexpected argument \"", positional[2],
+                                    "\" (flags take --name=value)"));
+  }
+  if (command != "generate" && command != "trace" && command != "proof" &&
+      command != "checkpoint" && command != "key") {
+    return Usage(absl::StrCat("unknown command \"", command,
+                              "\": generate, trace, proof, checkpoint or key"));
+  }
+  absl::StatusOr<std::unique_ptr<ServiceClient>> client = Connect();
+  if (!client.ok()) return Usage(client.status().message());
+  if (command == "generate") return RunGenerate(**client);
+  if (command == "trace") return RunTrace(**client, positional[2]);
+  if (command == "proof") return RunProof(**client);
+  if (command == "checkpoint") return RunCheckpoint(**client);
+  return RunKey(**client);
+}
+
+}  // namespace
+}  // namespace stepproof::clients
+
+int main(int argc, char** argv) { return stepproof::clients::Main(argc, argv); }
