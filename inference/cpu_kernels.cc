@@ -1,5 +1,7 @@
 #include "inference/cpu_kernels.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -104,6 +106,61 @@ float DotQ6_K(const uint8_t* row, const float* x, int64_t n) {
     float bs = 0.0f;
     for (int i = 0; i < kQKValues; ++i) bs += buf[i] * xb[i];
     s += bs;
+  }
+  return s;
+}
+
+// ---- Integer dots on quantised activations (portable) --------------------
+
+inline float ActD(const uint8_t* blk) {
+  float d;
+  std::memcpy(&d, blk, 4);
+  return d;
+}
+inline int32_t ActSum(const uint8_t* blk) {
+  int32_t s;
+  std::memcpy(&s, blk + 4, 4);
+  return s;
+}
+inline const int8_t* ActQ(const uint8_t* blk) { return reinterpret_cast<const int8_t*>(blk + 8); }
+
+float QDotQ8_0(const uint8_t* row, const uint8_t* xq, int64_t n) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = row + b * kQ8_0BlockBytes;
+    const uint8_t* a = xq + b * kActivationBlockBytes;
+    const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2);
+    const int8_t* qa = ActQ(a);
+    int32_t isum = 0;
+    for (int i = 0; i < 32; ++i) isum += q[i] * qa[i];
+    s += Fp16ToFloat(LoadU16(blk)) * ActD(a) * static_cast<float>(isum);
+  }
+  return s;
+}
+
+float QDotQ4_K(const uint8_t* row, const uint8_t* xq, int64_t n) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < n / kQKValues; ++b) {
+    const uint8_t* blk = row + b * kQ4_KBlockBytes;
+    const float d = Fp16ToFloat(LoadU16(blk));
+    const float dmin = Fp16ToFloat(LoadU16(blk + 2));
+    const uint8_t* scales = blk + 4;
+    const uint8_t* q = blk + 16;
+    const uint8_t* a = xq + b * 8 * kActivationBlockBytes;
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* a_lo = a + (2 * c) * kActivationBlockBytes;
+      const uint8_t* a_hi = a_lo + kActivationBlockBytes;
+      int32_t lo = 0, hi = 0;
+      for (int l = 0; l < 32; ++l) {
+        lo += (q[32 * c + l] & 0xF) * ActQ(a_lo)[l];
+        hi += (q[32 * c + l] >> 4) * ActQ(a_hi)[l];
+      }
+      uint8_t sc, m;
+      ScaleMinK4(2 * c, scales, &sc, &m);
+      s += ActD(a_lo) * (d * sc * static_cast<float>(lo) - dmin * m * static_cast<float>(ActSum(a_lo)));
+      ScaleMinK4(2 * c + 1, scales, &sc, &m);
+      s += ActD(a_hi) * (d * sc * static_cast<float>(hi) - dmin * m * static_cast<float>(ActSum(a_hi)));
+    }
   }
   return s;
 }
@@ -240,9 +297,99 @@ STEPPROOF_AVX2 float DotQ6_KAvx2(const uint8_t* row, const float* x, int64_t n) 
   return s;
 }
 
+// Sum of the 16 int16 products pairs of unsigned u8 x signed s8, as 8 int32.
+STEPPROOF_AVX2 inline __m256i DotU8S8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+// One Q8_0 block times one activation block, scaled, as 8 float lanes.
+STEPPROOF_AVX2 inline __m256 Q8BlockQDot(const uint8_t* blk, const uint8_t* a) {
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 8));
+  // |w| * (x * sign(w)): the unsigned x signed product maddubs needs.
+  const __m256i p = DotU8S8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+  return _mm256_mul_ps(_mm256_set1_ps(Half(blk) * ActD(a)), _mm256_cvtepi32_ps(p));
+}
+
+STEPPROOF_AVX2 float QDotQ8_0Avx2(const uint8_t* row, const uint8_t* xq, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+  const int64_t nb = n / 32;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    acc0 = _mm256_add_ps(acc0, Q8BlockQDot(row + b * kQ8_0BlockBytes, xq + b * kActivationBlockBytes));
+    acc1 = _mm256_add_ps(acc1, Q8BlockQDot(row + (b + 1) * kQ8_0BlockBytes, xq + (b + 1) * kActivationBlockBytes));
+  }
+  if (b < nb) acc0 = _mm256_add_ps(acc0, Q8BlockQDot(row + b * kQ8_0BlockBytes, xq + b * kActivationBlockBytes));
+  return Hsum(_mm256_add_ps(acc0, acc1));
+}
+
+STEPPROOF_AVX2 float QDotQ4_KAvx2(const uint8_t* row, const uint8_t* xq, int64_t n) {
+  const __m256i low = _mm256_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (int64_t b = 0; b < n / kQKValues; ++b) {
+    const uint8_t* blk = row + b * kQ4_KBlockBytes;
+    const float d = Half(blk);
+    const float dmin = Half(blk + 2);
+    const uint8_t* scales = blk + 4;
+    const uint8_t* q = blk + 16;
+    const uint8_t* a = xq + b * 8 * kActivationBlockBytes;
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* a_lo = a + (2 * c) * kActivationBlockBytes;
+      const uint8_t* a_hi = a_lo + kActivationBlockBytes;
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * c));
+      const __m256i w_lo = _mm256_and_si256(w, low);
+      const __m256i w_hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low);
+      const __m256i p_lo = DotU8S8(w_lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a_lo + 8)));
+      const __m256i p_hi = DotU8S8(w_hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a_hi + 8)));
+      uint8_t sc, m;
+      ScaleMinK4(2 * c, scales, &sc, &m);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc * ActD(a_lo)), _mm256_cvtepi32_ps(p_lo), acc);
+      mins += dmin * m * ActD(a_lo) * static_cast<float>(ActSum(a_lo));
+      ScaleMinK4(2 * c + 1, scales, &sc, &m);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(d * sc * ActD(a_hi)), _mm256_cvtepi32_ps(p_hi), acc);
+      mins += dmin * m * ActD(a_hi) * static_cast<float>(ActSum(a_hi));
+    }
+  }
+  return Hsum(acc) - mins;
+}
+
 #endif  // STEPPROOF_X86
 
 }  // namespace
+
+void QuantizeActivations(const float* x, int64_t n, uint8_t* out) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + b * 32;
+    uint8_t* blk = out + b * kActivationBlockBytes;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    int8_t* q = reinterpret_cast<int8_t*>(blk + 8);
+    for (int i = 0; i < 32; ++i) {
+      q[i] = static_cast<int8_t>(std::lrintf(xb[i] * id));
+      sum += q[i];
+    }
+    std::memcpy(blk, &d, 4);
+    std::memcpy(blk + 4, &sum, 4);
+  }
+}
+
+QuantDotFn SelectQuantDot(TensorType type, bool use_avx2) {
+#ifdef STEPPROOF_X86
+  if (use_avx2) {
+    if (type == TensorType::kQ8_0) return &QDotQ8_0Avx2;
+    if (type == TensorType::kQ4_K) return &QDotQ4_KAvx2;
+  }
+#else
+  (void)use_avx2;
+#endif
+  if (type == TensorType::kQ8_0) return &QDotQ8_0;
+  if (type == TensorType::kQ4_K) return &QDotQ4_K;
+  return nullptr;
+}
 
 bool CpuSupportsAvx2Fma() {
 #ifdef STEPPROOF_X86
@@ -286,9 +433,20 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
   const int64_t cols = tasks[0].w->cols;
   std::vector<int64_t> start(tasks.size() + 1, 0);
   std::vector<DotFn> dots(tasks.size());
+  std::vector<QuantDotFn> qdots(tasks.size());
+  bool any_quant = false;
   for (size_t i = 0; i < tasks.size(); ++i) {
     start[i + 1] = start[i] + tasks[i].w->rows;
     dots[i] = SelectDot(tasks[i].w->type, use_avx2);
+    qdots[i] = cols % 32 == 0 ? SelectQuantDot(tasks[i].w->type, use_avx2) : nullptr;
+    any_quant |= qdots[i] != nullptr;
+  }
+  // Quantised activations, once per token for all tasks.
+  const int64_t xq_stride = cols / 32 * kActivationBlockBytes;
+  std::vector<uint8_t> xq;
+  if (any_quant) {
+    xq.resize(static_cast<size_t>(n_tokens * xq_stride));
+    for (int64_t t = 0; t < n_tokens; ++t) QuantizeActivations(x + t * cols, cols, xq.data() + t * xq_stride);
   }
   const int64_t total = start.back();
   auto work = [&](int64_t begin, int64_t end) {
@@ -299,8 +457,11 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
       const WeightMatrix& w = *tasks[t].w;
       const int64_t local = r - start[t];
       const uint8_t* row = w.data + local * w.row_bytes;
-      for (int64_t tok = 0; tok < n_tokens; ++tok) {
-        tasks[t].y[tok * w.rows + local] = dots[t](row, x + tok * cols, cols);
+      float* y = tasks[t].y + local;
+      if (qdots[t] != nullptr) {
+        for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = qdots[t](row, xq.data() + tok * xq_stride, cols);
+      } else {
+        for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = dots[t](row, x + tok * cols, cols);
       }
     }
   };

@@ -32,6 +32,20 @@ bool CpuSupportsAvx2Fma();
 using DotFn = float (*)(const uint8_t* row, const float* x, int64_t n);
 DotFn SelectDot(TensorType type, bool use_avx2);
 
+// Activations quantised for the integer dot products of Q8_0 and Q4_K rows
+// (as ggml does with its Q8 activation blocks): per 32 values one block of
+// kActivationBlockBytes: float d, int32 sum of q, int8 q[32], where
+// d = max|x| / 127 and q = round(x / d). The integer part of each block dot
+// is exact; only the per-block scales are float.
+inline constexpr int kActivationBlockBytes = 40;
+// REQUIRES: n % 32 == 0; out has n / 32 * kActivationBlockBytes bytes.
+void QuantizeActivations(const float* x, int64_t n, uint8_t* out);
+
+// sum_i row[i] * x[i] for a Q8_0 or Q4_K row and QuantizeActivations output.
+using QuantDotFn = float (*)(const uint8_t* row, const uint8_t* xq, int64_t n);
+// Returns nullptr for types without an integer path (F32, F16, BF16, Q6_K).
+QuantDotFn SelectQuantDot(TensorType type, bool use_avx2);
+
 // A weight matrix view: `rows` rows of `cols` values each, stored row after
 // row in `type` (GGUF ne[0] = cols, ne[1] = rows).
 struct WeightMatrix {
@@ -48,7 +62,8 @@ struct MatMulTask {
   float* y;
 };
 
-// Computes every task's product for `n_tokens` rows of x (x is (n_tokens,
+// Computes every task's product (Q8_0 and Q4_K matrices through the integer
+// path on quantised activations, the others on the floats) for `n_tokens` rows of x (x is (n_tokens,
 // cols), row-major, shared by all tasks, which must have equal cols). The
 // output rows of all tasks are split across the pool's threads as one range,
 // so fusing q/k/v (or gate/up) costs one dispatch.

@@ -31,15 +31,13 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::RunShare(int index) {
-  if (index >= job_parts_) return;
-  // Contiguous share of whole grains per part.
-  const int64_t grains = (job_n_ + job_grain_ - 1) / job_grain_;
-  const int64_t g0 = grains * index / job_parts_;
-  const int64_t g1 = grains * (index + 1) / job_parts_;
-  const int64_t begin = std::min(job_n_, g0 * job_grain_);
-  const int64_t end = std::min(job_n_, g1 * job_grain_);
-  if (begin < end) (*job_)(begin, end);
+void ThreadPool::RunShare(int /*index*/) {
+  const int64_t chunks = (job_n_ + job_grain_ - 1) / job_grain_;
+  for (;;) {
+    const int64_t k = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (k >= chunks) return;
+    (*job_)(k * job_grain_, std::min(job_n_, (k + 1) * job_grain_));
+  }
 }
 
 void ThreadPool::WorkerLoop(int index) {
@@ -74,7 +72,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   job_ = &fn;
   job_n_ = n;
   job_grain_ = grain;
-  job_parts_ = static_cast<int>(std::min<int64_t>(n_threads_, grains));
+  next_chunk_.store(0, std::memory_order_relaxed);
   pending_.store(n_threads_ - 1, std::memory_order_release);
   {
     absl::MutexLock lock(&mu_);

@@ -1,10 +1,12 @@
 // A fixed pool of worker threads for data-parallel loops over rows.
 //
-// ParallelFor splits [0, n) into one contiguous range per thread (the calling
-// thread takes the first), so a row is always computed whole by one thread and
-// results do not depend on the thread count as long as each row's computation
-// is itself deterministic. Workers spin briefly between jobs (a decode step
-// issues hundreds of small jobs) and then sleep.
+// ParallelFor splits [0, n) into chunks of `grain` that the threads (the
+// caller included) take from a shared counter, so a row is always computed
+// whole by one thread and results do not depend on the thread count as long as
+// each row's computation is itself deterministic. Dynamic chunks keep all
+// cores busy when one thread is descheduled (the machine is shared). Workers
+// spin briefly between jobs (a decode step issues hundreds of small jobs) and
+// then sleep.
 //
 // Thread-safety: ParallelFor must not be called concurrently on one pool (the
 // engine serialises generation); the pool itself is safe to destroy after the
@@ -35,10 +37,9 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls fn(begin, end) on disjoint contiguous ranges covering [0, n), at
-  // most one per thread, and returns when all have returned. Ranges are
-  // multiples of `grain` (except the last). Runs inline when n <= grain or the
-  // pool has one thread.
+  // Calls fn(begin, end) on disjoint ranges [k * grain, min(n, (k + 1) *
+  // grain)) covering [0, n), on any of the threads, and returns when all have
+  // returned. Runs inline when n <= grain or the pool has one thread.
   void ParallelFor(int64_t n, int64_t grain,
                    const std::function<void(int64_t, int64_t)>& fn);
 
@@ -53,7 +54,7 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0;
   int64_t job_grain_ = 1;
-  int job_parts_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
 

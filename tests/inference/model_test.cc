@@ -3,11 +3,17 @@
 // models in every supported weight type.
 //
 // The reference reads the same stored weights through DequantizeRow, whose
-// block decoding tensor_type_test checks against hand-written blocks; the
-// difference measured here is therefore the engine's float32 arithmetic
-// (kernels, attention, RoPE, norms), not quantisation error. Tolerance on
-// max|engine - ref| / max|ref| over all logits: 1e-4 for every type (the
-// quantised dot kernels reduce in float32 exactly like the float ones).
+// block decoding tensor_type_test checks against hand-written blocks, and
+// computes with float64 activations. Tolerance on max|engine - ref| /
+// max|ref| over all logits:
+//   F32, F16, BF16: 1e-4 (the engine's float32 arithmetic: kernels,
+//     attention, RoPE, norms; measured ~1e-6);
+//   Q8_0, Q4_K: 5e-2. Like ggml, the engine multiplies these weights with
+//     activations quantised to int8 per 32 values (QuantizeActivations), an
+//     error of up to 1/254 of each block's largest value per input, compounded
+//     over the layers (measured ~2e-2 on these random models). The integer
+//     dot itself is checked exactly in tensor_type_test, and any layout or
+//     scale mistake gives errors of order 1.
 
 #include "inference/model.h"
 
@@ -205,10 +211,10 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{"F32_qwen2", TensorType::kF32, "qwen2", true, false, 1e-4},
                       Case{"F16_qwen2", TensorType::kF16, "qwen2", true, false, 1e-4},
                       Case{"BF16_qwen2", TensorType::kBF16, "qwen2", true, false, 1e-4},
-                      Case{"Q8_0_qwen2", TensorType::kQ8_0, "qwen2", true, false, 1e-4},
-                      Case{"Q4_K_qwen2", TensorType::kQ4_K, "qwen2", true, false, 1e-4},
+                      Case{"Q8_0_qwen2", TensorType::kQ8_0, "qwen2", true, false, 5e-2},
+                      Case{"Q4_K_qwen2", TensorType::kQ4_K, "qwen2", true, false, 5e-2},
                       Case{"F32_llama_tied", TensorType::kF32, "llama", false, true, 1e-4},
-                      Case{"Q8_0_qwen2_tied", TensorType::kQ8_0, "qwen2", true, true, 1e-4}),
+                      Case{"Q8_0_qwen2_tied", TensorType::kQ8_0, "qwen2", true, true, 5e-2}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 // Logits of a sequence, prefilled in chunks of `chunk` tokens.

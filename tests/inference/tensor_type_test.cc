@@ -36,6 +36,47 @@ void ExpectDotsMatch(TensorType type, const std::vector<uint8_t>& row, const std
     const float got = SelectDot(type, avx2)(row.data(), x.data(), static_cast<int64_t>(x.size()));
     EXPECT_NEAR(got, want, 1e-5 * mag) << TensorTypeName(type) << " avx2=" << avx2;
   }
+  // The integer path: activations quantised to blocks of {float d, int32 sum,
+  // int8 q[32]}; the expected value uses the documented layout directly.
+  if (SelectQuantDot(type, false) == nullptr) return;
+  std::vector<uint8_t> xq(x.size() / 32 * kActivationBlockBytes);
+  QuantizeActivations(x.data(), static_cast<int64_t>(x.size()), xq.data());
+  double want_q = 0, mag_q = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const uint8_t* blk = xq.data() + (i / 32) * kActivationBlockBytes;
+    float d;
+    std::memcpy(&d, blk, 4);
+    const double xv = static_cast<double>(d) * static_cast<int8_t>(blk[8 + i % 32]);
+    EXPECT_NEAR(xv, x[i], d * 0.5001);  // round to nearest
+    want_q += values[i] * xv;
+    mag_q += std::fabs(values[i] * xv);
+  }
+  for (bool avx2 : KernelPaths()) {
+    const float got = SelectQuantDot(type, avx2)(row.data(), xq.data(), static_cast<int64_t>(x.size()));
+    EXPECT_NEAR(got, want_q, 1e-5 * mag_q) << TensorTypeName(type) << " integer path, avx2=" << avx2;
+  }
+}
+
+TEST(ActivationQuantTest, BlocksHoldScaleSumAndRoundedValues) {
+  std::vector<float> x(64);
+  for (int i = 0; i < 32; ++i) x[i] = (i - 16) * 0.25f;  // amax 4 at i = 0
+  for (int i = 32; i < 64; ++i) x[i] = 0.0f;             // an all-zero block
+  std::vector<uint8_t> q(2 * kActivationBlockBytes);
+  QuantizeActivations(x.data(), 64, q.data());
+  float d;
+  int32_t sum;
+  std::memcpy(&d, q.data(), 4);
+  std::memcpy(&sum, q.data() + 4, 4);
+  EXPECT_FLOAT_EQ(d, 4.0f / 127.0f);
+  EXPECT_EQ(static_cast<int8_t>(q[8 + 0]), -127);
+  EXPECT_EQ(static_cast<int8_t>(q[8 + 16]), 0);
+  EXPECT_EQ(static_cast<int8_t>(q[8 + 17]), 8);  // 0.25 * 127 / 4 = 7.94
+  int32_t want_sum = 0;
+  for (int i = 0; i < 32; ++i) want_sum += static_cast<int8_t>(q[8 + i]);
+  EXPECT_EQ(sum, want_sum);
+  std::memcpy(&d, q.data() + kActivationBlockBytes, 4);
+  EXPECT_EQ(d, 0.0f);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(q[kActivationBlockBytes + 8 + i], 0);
 }
 
 TEST(Fp16Test, DecodesKnownBitPatterns) {

@@ -1,0 +1,246 @@
+// CPU engine benchmark.
+//
+//  1. This machine's read bandwidth: the best of several passes summing a
+//     1 GiB buffer with all threads (the same pool and static row split the
+//     engine uses).
+//  2. The embedded model (models/stepproof-arith.gguf), when present.
+//  3. A model of DeepSeek-R1-Distill-Qwen-1.5B's exact shape (hidden 1536, 28
+//     layers, 12 heads, 2 KV heads, head dim 128, FFN 8960, vocab 151936,
+//     untied output) with random Q8_0 weights (~1.9 GB), written into /tmp by
+//     this program and deleted afterwards.
+//
+// For each model: prefill tokens/s, decode tokens/s, and decode speed as a
+// fraction of bandwidth / (bytes of weights read per token), the limit of
+// batch-1 decoding. Weights are mmapped; the KV cache holds prompt + decode.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "inference/cpu_kernels.h"
+#include "inference/gguf.h"
+#include "inference/gguf_writer.h"
+#include "inference/model.h"
+#include "inference/thread_pool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+ABSL_FLAG(int32_t, threads, 0, "threads, 0 = all cores");
+ABSL_FLAG(int32_t, prompt_tokens, 64, "prefill length");
+ABSL_FLAG(int32_t, decode_tokens, 32, "decoded tokens");
+ABSL_FLAG(std::string, embedded_model, "models/stepproof-arith.gguf", "the embedded model (skipped if absent)");
+ABSL_FLAG(std::string, big_model_path, "", "where to write the 1.5B-shaped model (default /tmp/...)");
+ABSL_FLAG(bool, big, true, "run the DeepSeek-R1-Distill-Qwen-1.5B-shaped model");
+
+namespace stepproof::inference {
+namespace {
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) uint64_t SumAvx2(const uint8_t* p, size_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 128 <= n; i += 128) {
+    a0 = _mm256_add_epi64(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_add_epi64(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    a2 = _mm256_add_epi64(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    a3 = _mm256_add_epi64(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  alignas(32) uint64_t out[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out),
+                     _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3)));
+  return out[0] + out[1] + out[2] + out[3];
+}
+#endif
+
+uint64_t Sum(const uint8_t* p, size_t n, bool avx2) {
+#if defined(__x86_64__)
+  if (avx2) return SumAvx2(p, n);
+#endif
+  (void)avx2;
+  uint64_t s = 0;
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    s += v;
+  }
+  return s;
+}
+
+// Best-of-5 read bandwidth in bytes/s over a 1 GiB buffer.
+double ReadBandwidth(ThreadPool& pool) {
+  const size_t n = size_t{1} << 30;
+  std::vector<uint8_t> buf(n);
+  for (size_t i = 0; i < n; i += 4096) buf[i] = static_cast<uint8_t>(i >> 12);
+  const bool avx2 = CpuSupportsAvx2Fma();
+  const int64_t chunk = 1 << 20;
+  double best = 0;
+  std::vector<uint64_t> sink(n / chunk);
+  for (int rep = 0; rep < 5; ++rep) {
+    const absl::Time t0 = absl::Now();
+    pool.ParallelFor(n / chunk, 1, [&](int64_t b, int64_t e) {
+      sink[b] += Sum(buf.data() + b * chunk, (e - b) * chunk, avx2);
+    });
+    best = std::max(best, n / absl::ToDoubleSeconds(absl::Now() - t0));
+  }
+  std::printf("(checksum %llu)\n", static_cast<unsigned long long>(sink[0] & 1));
+  return best;
+}
+
+// Writes the DeepSeek-R1-Distill-Qwen-1.5B-shaped random Q8_0 model.
+absl::Status WriteBigModel(const std::string& path) {
+  const int n_embd = 1536, n_layer = 28, n_head = 12, n_kv = 2, hd = 128, n_ff = 8960, n_vocab = 151936;
+  GgufWriter w;
+  w.SetString("general.architecture", "qwen2");
+  w.SetString("general.name", "random DeepSeek-R1-Distill-Qwen-1.5B shape (Q8_0)");
+  w.SetUint32("qwen2.block_count", n_layer);
+  w.SetUint32("qwen2.context_length", 131072);
+  w.SetUint32("qwen2.embedding_length", n_embd);
+  w.SetUint32("qwen2.feed_forward_length", n_ff);
+  w.SetUint32("qwen2.attention.head_count", n_head);
+  w.SetUint32("qwen2.attention.head_count_kv", n_kv);
+  w.SetFloat32("qwen2.rope.freq_base", 10000.0f);
+  w.SetFloat32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
+  uint64_t seed = 1;
+  // Random Q8_0 blocks: scale 1/(127 * sqrt(cols)), uniform int8 values.
+  auto q8 = [&w, &seed](const std::string& name, int64_t cols, int64_t rows) {
+    const uint16_t d = FloatToFp16(1.0f / (127.0f * std::sqrt(static_cast<float>(cols))) * 1.7f);
+    const uint64_t s = seed++;
+    w.AddTensorLazy(name, TensorType::kQ8_0, {cols, rows}, [d, s](uint8_t* dst, uint64_t n) {
+      std::mt19937_64 rng(s);
+      for (uint64_t b = 0; b + 34 <= n; b += 34) {
+        std::memcpy(dst + b, &d, 2);
+        for (int i = 0; i < 32; i += 8) {
+          const uint64_t r = rng();
+          std::memcpy(dst + b + 2 + i, &r, 8);
+        }
+      }
+    });
+  };
+  auto ones = [&w](const std::string& name, int64_t n, float v) {
+    w.AddTensorFromFloats(name, TensorType::kF32, {n}, std::vector<float>(n, v));
+  };
+  q8("token_embd.weight", n_embd, n_vocab);
+  for (int l = 0; l < n_layer; ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    ones(p + "attn_norm.weight", n_embd, 1.0f);
+    q8(p + "attn_q.weight", n_embd, n_head * hd);
+    q8(p + "attn_k.weight", n_embd, n_kv * hd);
+    q8(p + "attn_v.weight", n_embd, n_kv * hd);
+    ones(p + "attn_q.bias", n_head * hd, 0.01f);
+    ones(p + "attn_k.bias", n_kv * hd, 0.01f);
+    ones(p + "attn_v.bias", n_kv * hd, 0.01f);
+    q8(p + "attn_output.weight", n_head * hd, n_embd);
+    ones(p + "ffn_norm.weight", n_embd, 1.0f);
+    q8(p + "ffn_gate.weight", n_embd, n_ff);
+    q8(p + "ffn_up.weight", n_embd, n_ff);
+    q8(p + "ffn_down.weight", n_ff, n_embd);
+  }
+  ones("output_norm.weight", n_embd, 1.0f);
+  q8("output.weight", n_embd, n_vocab);
+  return w.WriteFile(path);
+}
+
+int RunModel(const std::string& label, const std::string& path, double bandwidth) {
+  absl::StatusOr<GgufFile> f = GgufFile::Open(path);
+  if (!f.ok()) {
+    std::fprintf(stderr, "%s: %s\n", label.c_str(), std::string(f.status().message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      Model::Load(*std::move(f), ModelOptions{absl::GetFlag(FLAGS_threads), true});
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s: %s\n", label.c_str(), std::string(model.status().message()).c_str());
+    return 1;
+  }
+  Model& m = **model;
+  const int32_t n_prompt = std::min(absl::GetFlag(FLAGS_prompt_tokens), m.config().context_length / 2);
+  const int32_t n_decode = std::min(absl::GetFlag(FLAGS_decode_tokens), m.config().context_length / 2 - 1);
+  KvCache cache(m.config(), n_prompt + n_decode + 1);
+  std::vector<int32_t> tokens(n_prompt), pos(n_prompt);
+  for (int32_t i = 0; i < n_prompt; ++i) {
+    tokens[i] = (i * 7919 + 13) % m.config().n_vocab;
+    pos[i] = i;
+  }
+  ForwardOutput out;
+  // Warm-up: fault in the mapping (one decode step touches every weight).
+  {
+    const int32_t t = 1, p = 0;
+    if (!m.Forward(absl::MakeConstSpan(&t, 1), absl::MakeConstSpan(&p, 1), cache, false, &out).ok()) return 1;
+  }
+  const absl::Time t0 = absl::Now();
+  for (int32_t b = 0; b < n_prompt; b += 64) {
+    const int32_t e = std::min(n_prompt, b + 64);
+    if (!m.Forward(absl::MakeConstSpan(tokens).subspan(b, e - b), absl::MakeConstSpan(pos).subspan(b, e - b),
+                   cache, false, &out)
+             .ok()) {
+      return 1;
+    }
+  }
+  const absl::Time t1 = absl::Now();
+  for (int32_t i = 0; i < n_decode; ++i) {
+    const int32_t tok = (i * 31 + 7) % m.config().n_vocab, p = n_prompt + i;
+    if (!m.Forward(absl::MakeConstSpan(&tok, 1), absl::MakeConstSpan(&p, 1), cache, false, &out).ok()) return 1;
+  }
+  const absl::Time t2 = absl::Now();
+  const double prefill = n_prompt / absl::ToDoubleSeconds(t1 - t0);
+  const double decode = n_decode / absl::ToDoubleSeconds(t2 - t1);
+  const double bytes = static_cast<double>(m.weight_bytes_per_token());
+  const double limit = bandwidth / bytes;
+  std::printf("%s\n  %lld params, %.1f MB of weights read per decoded token, %d threads (%s)\n", label.c_str(),
+              static_cast<long long>(m.n_params()), bytes / 1e6, m.threads(), m.uses_avx2() ? "avx2" : "portable");
+  std::printf("  prefill: %d tokens at %.2f tokens/s\n", n_prompt, prefill);
+  std::printf("  decode:  %d tokens at %.2f tokens/s = %.2f GB/s of weights; bandwidth limit %.2f tokens/s; "
+              "%.1f%% of the limit\n",
+              n_decode, decode, decode * bytes / 1e9, limit, 100.0 * decode / limit);
+  return 0;
+}
+
+}  // namespace
+}  // namespace stepproof::inference
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  using namespace stepproof::inference;
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) == 3) std::printf("load average at start: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
+  double bandwidth;
+  {
+    ThreadPool pool(absl::GetFlag(FLAGS_threads));
+    bandwidth = ReadBandwidth(pool);
+    std::printf("read bandwidth (%d threads, best of 5 passes over 1 GiB): %.2f GB/s\n", pool.size(),
+                bandwidth / 1e9);
+  }
+  int rc = 0;
+  const std::string embedded = absl::GetFlag(FLAGS_embedded_model);
+  if (access(embedded.c_str(), R_OK) == 0) {
+    rc |= RunModel(absl::StrCat("embedded model ", embedded), embedded, bandwidth);
+  } else {
+    std::printf("embedded model %s: absent, skipped\n", embedded.c_str());
+  }
+  if (absl::GetFlag(FLAGS_big)) {
+    std::string path = absl::GetFlag(FLAGS_big_model_path);
+    if (path.empty()) path = absl::StrCat("/tmp/stepproof-bench-r1-qwen-1.5b-shape-q8_0-", getpid(), ".gguf");
+    const absl::Time t0 = absl::Now();
+    absl::Status s = WriteBigModel(path);
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+      std::remove(path.c_str());
+      return 1;
+    }
+    std::printf("wrote %s in %.1f s\n", path.c_str(), absl::ToDoubleSeconds(absl::Now() - t0));
+    rc |= RunModel("DeepSeek-R1-Distill-Qwen-1.5B shape, random Q8_0", path, bandwidth);
+    std::remove(path.c_str());
+  }
+  if (getloadavg(load, 3) == 3) std::printf("load average at end: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
+  return rc;
+}
