@@ -23,8 +23,9 @@ absl::StatusOr<std::unique_ptr<LogSequencer>> LogSequencer::Open(
   if (origin.empty() || origin.find('\n') != std::string::npos) {
     return absl::InvalidArgumentError("log origin must be one non-empty line");
   }
-  if (options.max_batch_size == 0) {
-    return absl::InvalidArgumentError("max_batch_size must be >= 1");
+  if (options.batch_size == 0 || options.max_batch_entries == 0) {
+    return absl::InvalidArgumentError(
+        "batch_size and max_batch_entries must be >= 1");
   }
   if (!clock) clock = [] { return absl::Now(); };
   std::unique_ptr<LogSequencer> seq(new LogSequencer(
@@ -110,7 +111,7 @@ absl::StatusOr<size_t> LogSequencer::IntegrateBatch() {
 absl::StatusOr<size_t> LogSequencer::IntegrateBatchLocked() {
   const absl::Time started = clock_();
   absl::StatusOr<std::vector<PendingLogEntry>> entries =
-      store_->ListPendingLogEntries(options_.max_batch_size);
+      store_->ListPendingLogEntries(options_.max_batch_entries);
   if (!entries.ok()) return entries.status();
   size_t n = entries->size();
   if (n > 0) {
@@ -152,7 +153,7 @@ absl::StatusOr<size_t> LogSequencer::IntegrateBatchLocked() {
   // The counter only decides when to wake; the store decides what is
   // integrated. A full batch may have left more behind: due at once.
   pending_ = n >= pending_ ? 0 : pending_ - n;
-  if (n == options_.max_batch_size) {
+  if (n == options_.max_batch_entries) {
     pending_ = std::max<uint64_t>(pending_, 1);
     oldest_pending_ = started - options_.max_batch_delay;
   } else {
@@ -167,7 +168,7 @@ absl::Status LogSequencer::Flush() {
   while (true) {
     absl::StatusOr<size_t> n = IntegrateBatchLocked();
     if (!n.ok()) return n.status();
-    if (*n < options_.max_batch_size) return absl::OkStatus();
+    if (*n < options_.max_batch_entries) return absl::OkStatus();
   }
 }
 
@@ -208,7 +209,7 @@ void LogSequencer::Run() {
       // holds, so a missed notification costs at most that second.
       while (true) {
         if (stopping_) return;
-        if (pending_ >= options_.max_batch_size) break;
+        if (pending_ >= options_.batch_size) break;
         const absl::Time now = clock_();
         const bool idle = pending_ == 0;
         const absl::Time due =
@@ -217,7 +218,7 @@ void LogSequencer::Run() {
         // Wake early on stop, on a full batch, and (when idle) on the first
         // pending entry, whose own deadline then applies.
         auto wake = [this, idle]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) {
-          return stopping_ || pending_ >= options_.max_batch_size ||
+          return stopping_ || pending_ >= options_.batch_size ||
                  (idle && pending_ > 0);
         };
         wake_mu_.AwaitWithTimeout(absl::Condition(&wake), due - now);

@@ -1,12 +1,12 @@
 // LogSequencer: integrates sealed traces into the global append-only log.
-// Each batch reads up to max_batch_size pending entries (oldest seal first)
+// Each batch reads up to max_batch_entries pending entries (oldest seal first)
 // from the store, appends their leaf hashes to the log's compact range,
 // signs a C2SP log checkpoint (origin = the log origin) for the new size and
 // writes leaves, completed nodes and checkpoint in one store transaction.
 // The compact range is rebuilt from stored nodes at Open, so a restart
 // continues the same tree.
 //
-// Batching: a batch starts when max_batch_size entries are pending or the
+// Batching: a batch starts when batch_size entries are pending or the
 // oldest has waited max_batch_delay (and, as a safety net, after every idle
 // second). With `background` the sequencer runs its own thread (started by
 // Start(), joined by Stop()); without, nothing is integrated until
@@ -38,8 +38,14 @@
 namespace stepproof::provenance {
 
 struct LogSequencerOptions {
-  size_t max_batch_size = 256;
+  // Integrate as soon as this many entries are pending...
+  size_t batch_size = 256;
+  // ... or when the oldest pending entry has waited this long.
   absl::Duration max_batch_delay = absl::Milliseconds(100);
+  // The most entries one batch (one transaction, one signed checkpoint)
+  // takes. Under a backlog batches grow up to this, so the commit's fsync is
+  // shared by more entries and throughput keeps up with the arrival rate.
+  size_t max_batch_entries = 4096;
   // What promises state: the longest a sealed trace may wait for the log.
   absl::Duration max_integration_delay = absl::Seconds(10);
   // Run a background integration thread.
@@ -60,7 +66,7 @@ class LogSequencer {
   // committed it). Wakes the background thread when a batch is full.
   void NotifyPending();
 
-  // Integrates one batch of up to max_batch_size pending entries; returns how
+  // Integrates one batch of up to max_batch_entries pending entries; returns how
   // many were integrated (0 when nothing was pending).
   absl::StatusOr<size_t> IntegrateBatch();
   // Integrates batches until nothing is pending.

@@ -273,8 +273,8 @@ TEST_P(LedgerTest, LogCheckpointsAreConsistentAndMatchReferenceTree) {
   }
 }
 
-TEST_P(LedgerTest, IntegratesInBatchesOfAtMostMaxBatchSize) {
-  options_.sequencer.max_batch_size = 4;
+TEST_P(LedgerTest, IntegratesInBatchesOfAtMostMaxBatchEntries) {
+  options_.sequencer.max_batch_entries = 4;
   OpenLedger();
   for (int i = 0; i < 10; ++i) SealedTrace(0);
   EXPECT_EQ(*ledger_->sequencer().IntegrateBatch(), 4u);
