@@ -465,8 +465,12 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
       }
     }
   };
-  // Small products are not worth waking the workers for.
-  const int64_t grain = total * cols * n_tokens < (1 << 16) ? total : 16;
+  // Small products are not worth waking the workers for. Otherwise about 8
+  // chunks per thread: long sequential streams for the prefetchers, and
+  // enough chunks to rebalance around a descheduled thread.
+  const int64_t grain = total * cols * n_tokens < (1 << 20)
+                            ? total
+                            : std::max<int64_t>(16, total / (int64_t{pool.size()} * 8));
   pool.ParallelFor(total, grain, work);
 }
 

@@ -42,6 +42,8 @@ absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   if (p == MAP_FAILED) {
     return absl::InternalError(absl::StrCat(path, ": mmap: ", std::strerror(err)));
   }
+  // Start reading ahead: a model's weights are all read on the first token.
+  (void)::madvise(p, size, MADV_WILLNEED);
   return MappedFile(path, static_cast<const uint8_t*>(p), size);
 }
 

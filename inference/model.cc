@@ -271,7 +271,7 @@ void Model::Attention(int layer, absl::Span<const int32_t> positions, KvCache& c
     }
   };
   const int64_t items = T * c.n_head;
-  pool_.ParallelFor(items, items * span * d < (1 << 15) ? items : 1, work);
+  pool_.ParallelFor(items, items * span * d < (1 << 18) ? items : 1, work);
 }
 
 absl::Status Model::Forward(absl::Span<const int32_t> tokens, absl::Span<const int32_t> positions,
