@@ -18,12 +18,17 @@ contract RootAnchor {
     /// The deployer; the only address that may register anchorers.
     address public immutable owner;
 
-    /// logId => the address allowed to anchor it (zero: not registered).
-    mapping(bytes32 => address) public anchorerOf;
+    /// Per log, in one storage slot (one cold read and one write per anchor):
+    /// the address allowed to anchor it (zero: not registered) and the
+    /// largest anchored tree size (zero: none).
+    struct LogState {
+        address anchorer;
+        uint64 latestSize;
+    }
+
+    mapping(bytes32 => LogState) private logs;
     /// logId => treeSize => root (zero: not anchored).
     mapping(bytes32 => mapping(uint64 => bytes32)) private roots;
-    /// logId => the largest anchored tree size (zero: none).
-    mapping(bytes32 => uint64) private latestSize;
 
     event AnchorerRegistered(bytes32 indexed logId, address indexed anchorer);
     event RootAnchored(bytes32 indexed logId, uint64 indexed treeSize, bytes32 root);
@@ -43,22 +48,27 @@ contract RootAnchor {
     function register(bytes32 logId, address anchorer) external {
         if (msg.sender != owner) revert NotOwner(msg.sender);
         if (anchorer == address(0)) revert ZeroAnchorer();
-        anchorerOf[logId] = anchorer;
+        logs[logId].anchorer = anchorer;
         emit AnchorerRegistered(logId, anchorer);
     }
 
     /// Anchors the checkpoint (logId, treeSize, root). Registered anchorer
     /// only; write-once; sizes strictly increase per logId.
     function anchor(bytes32 logId, uint64 treeSize, bytes32 root) external {
-        if (msg.sender != anchorerOf[logId]) revert NotAnchorer(logId, msg.sender);
+        LogState memory state = logs[logId];
+        if (msg.sender != state.anchorer) revert NotAnchorer(logId, msg.sender);
         if (treeSize == 0 || root == bytes32(0)) revert EmptyCheckpoint();
         bytes32 existing = roots[logId][treeSize];
         if (existing != bytes32(0)) revert AlreadyAnchored(logId, treeSize, existing);
-        uint64 latestTreeSize = latestSize[logId];
-        if (treeSize < latestTreeSize) revert StaleTreeSize(logId, treeSize, latestTreeSize);
+        if (treeSize < state.latestSize) revert StaleTreeSize(logId, treeSize, state.latestSize);
         roots[logId][treeSize] = root;
-        latestSize[logId] = treeSize;
+        logs[logId].latestSize = treeSize;
         emit RootAnchored(logId, treeSize, root);
+    }
+
+    /// The address allowed to anchor `logId`, or zero if none is registered.
+    function anchorerOf(bytes32 logId) external view returns (address) {
+        return logs[logId].anchorer;
     }
 
     /// The root anchored for (logId, treeSize), or zero if none.
@@ -68,7 +78,7 @@ contract RootAnchor {
 
     /// The largest anchored tree size of `logId` and its root; (0, 0) if none.
     function latest(bytes32 logId) external view returns (uint64 treeSize, bytes32 root) {
-        treeSize = latestSize[logId];
+        treeSize = logs[logId].latestSize;
         root = roots[logId][treeSize];
     }
 }
