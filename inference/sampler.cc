@@ -77,7 +77,9 @@ absl::Status ValidateSamplingParams(const SamplingParams& p,
 Sampler::Sampler(SamplingParams p) : params_(p) {}
 
 // The algorithm is specified in docs/DECODING.md ("Sampling"); keep the two
-// in step.
+// in step. Ids are visited in the order (logit descending, index ascending)
+// lazily: a growing sorted prefix of `keys`, so a peaked distribution costs
+// O(V) rather than a full sort.
 SampledToken Sampler::Sample(absl::Span<const float> logits,
                              uint64_t position) const {
   const size_t vocab = logits.size();
@@ -85,50 +87,84 @@ SampledToken Sampler::Sample(absl::Span<const float> logits,
     const int32_t id = Argmax(logits);
     return {id, LogProb(logits, id)};
   }
+  const int32_t top_id = Argmax(logits);
+  const double top = static_cast<double>(Clean(logits[top_id]));
+  if (std::isinf(top)) {  // all -inf, or a +inf: the first id in order
+    return {top_id, LogProb(logits, top_id)};
+  }
+  const double t = static_cast<double>(params_.temperature);
+  auto weight = [&](int32_t i) {
+    return std::exp((static_cast<double>(Clean(logits[i])) - top) / t);
+  };
 
-  // 1. Order: logit descending, index ascending on ties (the order of the
-  // tempered probabilities, free of exp rounding).
+  // Sort keys: ~ordered(logit) in the high half, index in the low half, so
+  // ascending keys are logit descending, index ascending.
   std::vector<uint64_t> keys(vocab);
   for (size_t i = 0; i < vocab; ++i) {
     keys[i] = (static_cast<uint64_t>(~OrderedBits(Clean(logits[i]))) << 32) |
               static_cast<uint64_t>(i);
   }
+  auto id_at = [&](size_t j) {
+    return static_cast<int32_t>(keys[j] & 0xFFFFFFFFu);
+  };
+
+  // Top-k: the kept set is the first `kept` ids in order.
   size_t kept = vocab;
+  size_t sorted = 0;  // keys[0, sorted) are final
+  double total = 0.0;  // S: weights of the kept set, summed in index order
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < vocab) {
     kept = static_cast<size_t>(params_.top_k);
     std::partial_sort(keys.begin(), keys.begin() + kept, keys.end());
+    sorted = kept;
+    std::vector<int32_t> by_index(kept);
+    for (size_t j = 0; j < kept; ++j) by_index[j] = id_at(j);
+    std::sort(by_index.begin(), by_index.end());
+    for (int32_t i : by_index) total += weight(i);
   } else {
-    std::sort(keys.begin(), keys.end());
+    for (size_t i = 0; i < vocab; ++i) total += weight(static_cast<int32_t>(i));
   }
-  auto index = [&](size_t j) { return static_cast<int32_t>(keys[j] & 0xFFFFFFFFu); };
+  // Extends the sorted prefix to cover position j.
+  size_t chunk = 64;
+  auto ensure_sorted = [&](size_t j) {
+    while (j >= sorted) {
+      const size_t end = std::min(kept, sorted + chunk);
+      if (end < kept) {
+        std::nth_element(keys.begin() + sorted, keys.begin() + end,
+                         keys.begin() + kept);
+      }
+      std::sort(keys.begin() + sorted, keys.begin() + end);
+      sorted = end;
+      chunk *= 2;
+    }
+  };
 
-  // 2. Unnormalised weights w = exp((l - l_max) / T) in double.
-  const double t = static_cast<double>(params_.temperature);
-  const double top = static_cast<double>(Clean(logits[index(0)]));
-  if (std::isinf(top)) {  // all -inf (or a +inf): take the first in order
-    return {index(0), LogProb(logits, index(0))};
-  }
-  std::vector<double> cum(kept);  // cumulative weights in sorted order
-  double s = 0.0;
-  for (size_t j = 0; j < kept; ++j) {
-    s += std::exp((static_cast<double>(Clean(logits[index(j)])) - top) / t);
-    cum[j] = s;
-  }
-
-  // 3. Top-p: the smallest prefix whose mass reaches top_p of the top-k mass.
+  // Top-p: the shortest prefix whose cumulative weight reaches top_p * S;
+  // the draw then spans that prefix's mass. Without top-p it spans S.
+  double span = total;
   if (params_.top_p < 1.0f) {
-    const double threshold = static_cast<double>(params_.top_p) * s;
+    const double threshold = static_cast<double>(params_.top_p) * total;
+    double cum = 0.0;
     size_t l = 0;
-    while (l + 1 < kept && cum[l] < threshold) ++l;
+    for (;; ++l) {
+      ensure_sorted(l);
+      cum += weight(id_at(l));
+      if (cum >= threshold || l + 1 == kept) break;
+    }
     kept = l + 1;
+    span = cum;
   }
 
-  // 4. Inverse CDF with the Philox draw.
-  const double target = PhiloxUniform(params_.seed, position) * cum[kept - 1];
-  size_t j = 0;
-  while (j + 1 < kept && !(cum[j] > target)) ++j;
-  const int32_t id = index(j);
-  return {id, LogProb(logits, id)};
+  // Inverse CDF: the first id in order whose cumulative weight exceeds u * span.
+  const double target = PhiloxUniform(params_.seed, position) * span;
+  double cum = 0.0;
+  for (size_t j = 0; j < kept; ++j) {
+    ensure_sorted(j);
+    cum += weight(id_at(j));
+    if (cum > target) return {id_at(j), LogProb(logits, id_at(j))};
+  }
+  // Rounding left target at or above the last cumulative sum: the last kept id.
+  ensure_sorted(kept - 1);
+  return {id_at(kept - 1), LogProb(logits, id_at(kept - 1))};
 }
 
 }  // namespace stepproof::inference

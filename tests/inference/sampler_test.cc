@@ -1,7 +1,10 @@
 #include "inference/sampler.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -129,6 +132,65 @@ TEST(SamplerTest, DrawFollowsPhiloxUniformThroughTheSortedCdf) {
     const double u = PhiloxUniform(77, pos);
     if (std::abs(u - 0.8) < 1e-6) continue;  // too close to call in float
     EXPECT_EQ(s.Sample(l2, pos).id, u < 0.8 ? 1 : 0) << "position " << pos;
+  }
+}
+
+// docs/DECODING.md "Sampling", steps 2-7, written the plain way: a full sort
+// and straight loops. The engine visits the order lazily; both must agree.
+int32_t SpecSample(const std::vector<float>& l, const SamplingParams& p,
+                   uint64_t pos) {
+  const size_t v = l.size();
+  std::vector<int32_t> order(v);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return l[a] > l[b]; });
+  const double lmax = l[order[0]];
+  auto w = [&](int32_t i) { return std::exp((l[i] - lmax) / double(p.temperature)); };
+  size_t k = (p.top_k > 0 && size_t(p.top_k) < v) ? size_t(p.top_k) : v;
+  std::vector<int32_t> kept(order.begin(), order.begin() + k);
+  std::vector<int32_t> by_id = kept;
+  std::sort(by_id.begin(), by_id.end());
+  double s = 0;
+  for (int32_t i : by_id) s += w(i);
+  double span = s;
+  if (p.top_p < 1.0f) {
+    double c = 0;
+    size_t n = 0;
+    while (n < kept.size()) {
+      c += w(kept[n++]);
+      if (c >= double(p.top_p) * s) break;
+    }
+    kept.resize(n);
+    span = c;
+  }
+  const double target = PhiloxUniform(p.seed, pos) * span;
+  double c = 0;
+  for (int32_t i : kept) {
+    c += w(i);
+    if (c > target) return i;
+  }
+  return kept.back();
+}
+
+TEST(SamplerTest, MatchesAPlainFullSortImplementationOfTheSpec) {
+  std::mt19937 rng(99);
+  for (int round = 0; round < 40; ++round) {
+    const size_t v = 1 + rng() % 3000;
+    std::vector<float> logits(v);
+    // Coarse values so that ties are common.
+    for (float& x : logits) x = static_cast<float>(int(rng() % 64) - 32) / 4.0f;
+    SamplingParams p;
+    p.temperature = 0.1f + static_cast<float>(rng() % 200) / 100.0f;
+    p.top_p = (rng() % 3 == 0) ? 1.0f : 0.05f + static_cast<float>(rng() % 95) / 100.0f;
+    p.top_k = (rng() % 2 == 0) ? 0 : static_cast<int32_t>(1 + rng() % v);
+    p.seed = rng();
+    ASSERT_TRUE(ValidateSamplingParams(p, static_cast<int32_t>(v)).ok());
+    const Sampler s(p);
+    for (uint64_t pos = 0; pos < 50; ++pos) {
+      ASSERT_EQ(s.Sample(logits, pos).id, SpecSample(logits, p, pos))
+          << "round " << round << " v " << v << " T " << p.temperature
+          << " top_p " << p.top_p << " top_k " << p.top_k << " pos " << pos;
+    }
   }
 }
 
