@@ -74,7 +74,8 @@ runMain(async () => {
       const what = r.status === 'anchored' ? 'anchored' : 'already anchored';
       console.log(`${what} ${r.origin} size ${r.treeSize} root ${r.root}`);
       console.log(`tx ${r.txHash} block ${r.blockNumber} (chain ${conn.chainId})${r.status === 'anchored' ? ` gas ${r.gasUsed}` : ''}`);
-      console.log(r.recorded ? 'recorded in stepproofd' : 'not recorded in stepproofd (--no-record)');
+      console.log({ recorded: 'recorded in stepproofd', 'already-recorded': 'stepproofd had recorded it already' }[r.recorded] ||
+        'not recorded in stepproofd (--no-record)');
     }
   } finally {
     log.close();

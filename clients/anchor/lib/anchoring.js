@@ -14,7 +14,9 @@ const { logIdOf, hex32, onChain, rootAnchorAt, waitForReceipt, findAnchorEvent }
 const ZERO32 = '0x' + '00'.repeat(32);
 
 // Returns { status: 'anchored' | 'already-anchored', origin, logId, treeSize,
-// root, txHash, blockNumber, blockTime, gasUsed, recorded }. Throws Error
+// root, txHash, blockNumber, blockTime, gasUsed, recorded: false |
+// 'recorded' | 'already-recorded' }. `log.recordAnchor` returns null when the
+// log had recorded this transaction before. Throws Error
 // naming the problem: bad signature, log older than the chain, inconsistent
 // history, a different root already anchored at this size, wallet not the
 // registered anchorer, chain or server unreachable.
@@ -72,13 +74,13 @@ async function anchorLatest({ log, verifier, conn, wallet, contractAddress, conf
   }
   const block = await onChain(conn, 'reading the block', () => conn.provider.getBlock(result.blockNumber));
   result.blockTime = block ? block.timestamp : 0;
-  result.recorded = false;
+  result.recorded = false;  // false | 'recorded' | 'already-recorded'
   if (record && log.recordAnchor) {
-    await log.recordAnchor({
+    const anchored = await log.recordAnchor({
       logSize: cp.size, root: cp.root, chainId: conn.chainId, contractAddress: contract.target.toLowerCase(),
       txHash: result.txHash, blockNumber: result.blockNumber, blockTimeUnixMs: result.blockTime * 1000,
     });
-    result.recorded = true;
+    result.recorded = anchored === null ? 'already-recorded' : 'recorded';
   }
   return result;
 }

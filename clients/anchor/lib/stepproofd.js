@@ -51,7 +51,9 @@ class StepProofClient {
       this.client[method](request, md, { deadline: Date.now() + this.deadlineMs }, (err, res) => {
         if (err) {
           const code = CODE_NAMES[err.code] || err.code;
-          reject(new Error(`stepproofd ${this.address}: ${method} failed: ${code}: ${err.details || err.message}`));
+          const e = new Error(`stepproofd ${this.address}: ${method} failed: ${code}: ${err.details || err.message}`);
+          e.grpcCode = code;
+          reject(e);
         } else {
           resolve(res);
         }
@@ -72,13 +74,17 @@ class StepProofClient {
     return res.proof;
   }
 
-  // Records a chain anchor; returns the anchored signed checkpoint.
+  // Records a chain anchor; returns the anchored signed checkpoint, or null
+  // when the server had recorded this transaction already (ALREADY_EXISTS).
   async recordAnchor({ logSize, root, chainId, contractAddress, txHash, blockNumber, blockTimeUnixMs }) {
     const res = await this.call('RecordAnchor', {
       log_size: String(logSize), root, chain_id: String(chainId), contract_address: contractAddress,
       tx_hash: txHash, block_number: String(blockNumber), block_time_unix_ms: String(blockTimeUnixMs || 0),
+    }).catch((e) => {
+      if (e.grpcCode === 'ALREADY_EXISTS') return null;
+      throw e;
     });
-    return res.checkpoint;
+    return res === null ? null : res.checkpoint;
   }
 
   close() {

@@ -68,6 +68,9 @@ test('deploys, anchors, verifies, grows, and is idempotent', async (t) => {
   const again = await anchorLatest({ log: s.log, verifier: s.verifier, conn: s.conn, wallet: s.owner, contractAddress: s.contractAddress });
   assert.equal(again.status, 'already-anchored');
   assert.equal(again.txHash, first.txHash);
+  assert.equal(first.recorded, 'recorded');
+  assert.equal(again.recorded, 'already-recorded');
+  assert.equal(s.log.recorded.length, 1);
   assert.equal(await s.conn.provider.getBlockNumber(), head);
 
   // The log grows: the consistency proof 5 -> 9 is fetched and checked.

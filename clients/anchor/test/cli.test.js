@@ -77,6 +77,11 @@ test('deploy, anchor over gRPC, verify a checkpoint and a bundle from the comman
   assert.match(a.stdout, /recorded in stepproofd/);
   assert.equal(log.recorded.length, 1);
   assert.equal(log.recorded[0].contract_address, contract.toLowerCase());
+  // Once more: stepproofd answers ALREADY_EXISTS, which is success.
+  const again = await run('anchor.js', [...common, '--token-file', tokenFile, '--key-file', keyFile]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /already anchored .*\n.*\nstepproofd had recorded it already/);
+  assert.equal(log.recorded.length, 1);
 
   log.append(5);
   const b = await run('anchor.js', [...common, '--token-file', tokenFile, '--key-file', keyFile, '--json']);

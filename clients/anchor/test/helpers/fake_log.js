@@ -79,7 +79,12 @@ class FakeLog {
     this.consistencyCalls.push([Number(size1), Number(size2)]);
     return consistencyProof(Number(size1), this.leaves.slice(0, Number(size2)));
   }
-  async recordAnchor(a) { this.recorded.push(a); return this.checkpointAt(Number(a.logSize)); }
+  // Returns null for a transaction recorded before, as lib/stepproofd.js does.
+  async recordAnchor(a) {
+    if (this.recorded.some((x) => x.txHash !== undefined && x.txHash === a.txHash)) return null;
+    this.recorded.push(a);
+    return this.checkpointAt(Number(a.logSize));
+  }
 }
 
 module.exports = { mth, consistencyProof, makeNoteSigner, checkpointText, FakeLog, leafHash, nodeHash };

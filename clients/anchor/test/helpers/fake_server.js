@@ -33,6 +33,10 @@ function startFakeServer(log, { token = '' } = {}) {
       if (!log.rootAt(Number(r.log_size)).equals(r.root)) {
         return cb({ code: grpc.status.FAILED_PRECONDITION, details: 'not a root the log signed at that size' });
       }
+      // As stepproofd: one record per (chain id, tx hash).
+      if (log.recorded.some((x) => x.chain_id === r.chain_id && x.tx_hash === r.tx_hash)) {
+        return cb({ code: grpc.status.ALREADY_EXISTS, details: 'this anchor transaction was recorded before' });
+      }
       cb(null, { checkpoint: await log.recordAnchor({ ...r, logSize: BigInt(r.log_size) }) });
     },
   };
