@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -292,10 +293,10 @@ class Connection {
   absl::flat_hash_map<const char*, sqlite3_stmt*> cache_;
 };
 
-#define SP_RETURN_IF_ERROR(expr)          \
-  do {                                    \
-    absl::Status _st = (expr);            \
-    if (!_st.ok()) return _st;            \
+#define SP_RETURN_IF_ERROR(expr) \
+  do {                           \
+    absl::Status _st = (expr);   \
+    if (!_st.ok()) return _st;   \
   } while (0)
 
 #define SP_CONCAT_INNER(a, b) a##b
@@ -315,9 +316,8 @@ absl::Status CheckIdentity(Connection& c, const std::string& path) {
   // The first read of the header: SQLITE_NOTADB surfaces here.
   absl::StatusOr<int64_t> app = c.QueryInt("PRAGMA application_id");
   if (!app.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, " is not a StepProof database: ",
-                     app.status().message()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " is not a StepProof database: ", app.status().message()));
   }
   SP_ASSIGN_OR_RETURN(int64_t version, c.QueryInt("PRAGMA user_version"));
   SP_ASSIGN_OR_RETURN(
@@ -350,8 +350,8 @@ absl::Status Migrate(Connection& c, const std::string& path) {
     if (s.ok()) s = c.Exec("COMMIT");
     if (!s.ok()) {
       c.Exec("ROLLBACK").IgnoreError();
-      return absl::InternalError(absl::StrCat(
-          path, ": schema migration ", v + 1, " failed: ", s.message()));
+      return absl::InternalError(absl::StrCat(path, ": schema migration ",
+                                              v + 1, " failed: ", s.message()));
     }
   }
   return absl::OkStatus();
@@ -359,19 +359,20 @@ absl::Status Migrate(Connection& c, const std::string& path) {
 
 absl::Status QuickCheck(Connection& c, const std::string& path) {
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(c.db(), "PRAGMA quick_check(5)", -1, &stmt,
-                              nullptr);
+  int rc =
+      sqlite3_prepare_v2(c.db(), "PRAGMA quick_check(5)", -1, &stmt, nullptr);
   if (rc != SQLITE_OK) return SqliteError(c.db(), rc, "quick_check");
   std::string problems;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     const unsigned char* t = sqlite3_column_text(stmt, 0);
     std::string line = t == nullptr ? "" : reinterpret_cast<const char*>(t);
-    if (line != "ok") absl::StrAppend(&problems, problems.empty() ? "" : "; ", line);
+    if (line != "ok")
+      absl::StrAppend(&problems, problems.empty() ? "" : "; ", line);
   }
   sqlite3_finalize(stmt);
   if (rc != SQLITE_DONE) {
-    return absl::DataLossError(absl::StrCat(path, " is damaged: quick_check: ",
-                                            sqlite3_errstr(rc)));
+    return absl::DataLossError(
+        absl::StrCat(path, " is damaged: quick_check: ", sqlite3_errstr(rc)));
   }
   if (!problems.empty()) {
     return absl::DataLossError(
@@ -380,26 +381,8 @@ absl::Status QuickCheck(Connection& c, const std::string& path) {
   return absl::OkStatus();
 }
 
-// ---- The store ---------------------------------------------------------------
-
-// Rolls back unless committed.
-class Transaction {
- public:
-  explicit Transaction(Connection* c) : c_(c) {}
-  absl::Status Begin() { return c_->Exec("BEGIN IMMEDIATE"); }
-  absl::Status Commit() {
-    absl::Status s = c_->Exec("COMMIT");
-    if (s.ok()) done_ = true;
-    return s;
-  }
-  ~Transaction() {
-    if (!done_) c_->Exec("ROLLBACK").IgnoreError();
-  }
-
- private:
-  Connection* c_;
-  bool done_ = false;
-};
+// ---- The store
+// ---------------------------------------------------------------
 
 class SqliteProvenanceStore : public ProvenanceStore {
  public:
@@ -416,83 +399,90 @@ class SqliteProvenanceStore : public ProvenanceStore {
       return absl::InvalidArgumentError(
           "CreateTrace: header_leaf must be leaf 0 of the new trace");
     }
-    absl::MutexLock lock(&write_mu_);
-    Transaction tx(writer_.get());
-    SP_RETURN_IF_ERROR(tx.Begin());
-    {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "SELECT 1 FROM traces WHERE trace_id = ?"));
-      q->Bind(1, trace.trace_id);
-      SP_ASSIGN_OR_RETURN(bool exists, q->Step());
-      if (exists) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("trace ", trace.trace_id, " already exists"));
+    return RunWrite([&](Connection& w) -> absl::Status {
+      {
+        SP_ASSIGN_OR_RETURN(
+            auto q, w.Prepare("SELECT 1 FROM traces WHERE trace_id = ?"));
+        q->Bind(1, trace.trace_id);
+        SP_ASSIGN_OR_RETURN(bool exists, q->Step());
+        if (exists) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("trace ", trace.trace_id, " already exists"));
+        }
       }
-    }
-    {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "INSERT INTO traces (trace_id, header, state, created_ns, size, "
-          "latest_checkpoint) VALUES (?, ?, 0, ?, 0, ?)"));
-      q->Bind(1, trace.trace_id)
-          .BindBlob(2, trace.header)
-          .Bind(3, ToNs(trace.created))
-          .BindBlob(4, std::string());
-      SP_RETURN_IF_ERROR(q->Exec());
-    }
-    SP_RETURN_IF_ERROR(WriteLeafLocked(header_leaf));
-    return tx.Commit();
+      {
+        SP_ASSIGN_OR_RETURN(
+            auto q, w.Prepare("INSERT INTO traces (trace_id, header, state, "
+                              "created_ns, size, "
+                              "latest_checkpoint) VALUES (?, ?, 0, ?, 0, ?)"));
+        q->Bind(1, trace.trace_id)
+            .BindBlob(2, trace.header)
+            .Bind(3, ToNs(trace.created))
+            .BindBlob(4, std::string());
+        SP_RETURN_IF_ERROR(q->Exec());
+      }
+      SP_RETURN_IF_ERROR(WriteLeafOn(w, header_leaf));
+      return absl::OkStatus();
+    });
   }
 
   absl::Status AppendTraceLeaf(const TraceLeafWrite& leaf) override {
-    absl::MutexLock lock(&write_mu_);
-    Transaction tx(writer_.get());
-    SP_RETURN_IF_ERROR(tx.Begin());
-    SP_RETURN_IF_ERROR(WriteLeafLocked(leaf));
-    return tx.Commit();
+    return RunWrite([&](Connection& w) -> absl::Status {
+      SP_RETURN_IF_ERROR(WriteLeafOn(w, leaf));
+      return absl::OkStatus();
+    });
   }
 
   absl::Status SealTrace(const std::string& trace_id,
                          const std::string& final_checkpoint,
                          const std::string& promise,
                          absl::Time sealed) override {
-    absl::MutexLock lock(&write_mu_);
-    Transaction tx(writer_.get());
-    SP_RETURN_IF_ERROR(tx.Begin());
-    SP_ASSIGN_OR_RETURN(auto state, StateLocked(trace_id));
-    if (state.first != TraceState::kOpen) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("trace ", trace_id, " is not open"));
-    }
-    {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "UPDATE traces SET state = 1, final_checkpoint = ?, promise = ? "
-          "WHERE trace_id = ?"));
-      q->BindBlob(1, final_checkpoint).BindBlob(2, promise).Bind(3, trace_id);
-      SP_RETURN_IF_ERROR(q->Exec());
-    }
-    {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "INSERT INTO log_pending (trace_id, sealed_ns) VALUES (?, ?)"));
-      q->Bind(1, trace_id).Bind(2, ToNs(sealed));
-      SP_RETURN_IF_ERROR(q->Exec());
-    }
-    return tx.Commit();
+    return RunWrite([&](Connection& w) -> absl::Status {
+      SP_ASSIGN_OR_RETURN(auto state, StateOn(w, trace_id));
+      if (state.first != TraceState::kOpen) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("trace ", trace_id, " is not open"));
+      }
+      {
+        SP_ASSIGN_OR_RETURN(auto q,
+                            w.Prepare("UPDATE traces SET state = 1, "
+                                      "final_checkpoint = ?, promise = ? "
+                                      "WHERE trace_id = ?"));
+        q->BindBlob(1, final_checkpoint).BindBlob(2, promise).Bind(3, trace_id);
+        SP_RETURN_IF_ERROR(q->Exec());
+      }
+      {
+        SP_ASSIGN_OR_RETURN(
+            auto q,
+            w.Prepare(
+                "INSERT INTO log_pending (trace_id, sealed_ns) VALUES (?, ?)"));
+        q->Bind(1, trace_id).Bind(2, ToNs(sealed));
+        SP_RETURN_IF_ERROR(q->Exec());
+      }
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<uint64_t> InterruptOpenTraces() override {
-    absl::MutexLock lock(&write_mu_);
-    SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-        "UPDATE traces SET state = 2 WHERE state = 0"));
-    SP_RETURN_IF_ERROR(q->Exec());
-    return static_cast<uint64_t>(sqlite3_changes(writer_->db()));
+    uint64_t changed = 0;
+    SP_RETURN_IF_ERROR(RunWrite([&](Connection& w) -> absl::Status {
+      SP_ASSIGN_OR_RETURN(
+          auto q, w.Prepare("UPDATE traces SET state = 2 WHERE state = 0"));
+      SP_RETURN_IF_ERROR(q->Exec());
+      changed = static_cast<uint64_t>(sqlite3_changes(w.db()));
+      return absl::OkStatus();
+    }));
+    return changed;
   }
 
   absl::StatusOr<TraceRecord> GetTrace(const std::string& trace_id) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT seq, trace_id, header, state, created_ns, size, "
-        "latest_checkpoint, final_checkpoint, log_index, promise FROM traces "
-        "WHERE trace_id = ?"));
+    SP_ASSIGN_OR_RETURN(
+        auto q,
+        c->Prepare("SELECT seq, trace_id, header, state, created_ns, size, "
+                   "latest_checkpoint, final_checkpoint, log_index, promise "
+                   "FROM traces "
+                   "WHERE trace_id = ?"));
     q->Bind(1, trace_id);
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) {
@@ -504,10 +494,12 @@ class SqliteProvenanceStore : public ProvenanceStore {
   absl::StatusOr<std::vector<TraceRecord>> ListTraces(uint64_t before_seq,
                                                       size_t limit) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT seq, trace_id, header, state, created_ns, size, "
-        "latest_checkpoint, final_checkpoint, log_index, promise FROM traces "
-        "WHERE seq < ? ORDER BY seq DESC LIMIT ?"));
+    SP_ASSIGN_OR_RETURN(
+        auto q,
+        c->Prepare("SELECT seq, trace_id, header, state, created_ns, size, "
+                   "latest_checkpoint, final_checkpoint, log_index, promise "
+                   "FROM traces "
+                   "WHERE seq < ? ORDER BY seq DESC LIMIT ?"));
     q->Bind(1, before_seq == 0 ? INT64_MAX : static_cast<int64_t>(before_seq))
         .Bind(2, static_cast<int64_t>(limit));
     std::vector<TraceRecord> out;
@@ -523,8 +515,9 @@ class SqliteProvenanceStore : public ProvenanceStore {
   absl::StatusOr<StepRow> GetStep(const std::string& trace_id,
                                   uint64_t index) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT record, leaf_hash FROM steps WHERE trace_id = ? AND idx = ?"));
+    SP_ASSIGN_OR_RETURN(auto q,
+                        c->Prepare("SELECT record, leaf_hash FROM steps WHERE "
+                                   "trace_id = ? AND idx = ?"));
     q->Bind(1, trace_id).BindU(2, index);
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) {
@@ -543,17 +536,17 @@ class SqliteProvenanceStore : public ProvenanceStore {
       const std::string& trace_id,
       absl::Span<const merkle::NodeId> ids) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT hash FROM trace_nodes WHERE trace_id = ? AND node_key = ?"));
+    SP_ASSIGN_OR_RETURN(auto q, c->Prepare("SELECT hash FROM trace_nodes WHERE "
+                                           "trace_id = ? AND node_key = ?"));
     std::vector<merkle::Hash> out;
     out.reserve(ids.size());
     for (const merkle::NodeId& id : ids) {
       q->Bind(1, trace_id).BindU(2, NodeKey(id));
       SP_ASSIGN_OR_RETURN(bool row, q->Step());
       if (!row) {
-        return absl::NotFoundError(absl::StrCat(
-            "trace ", trace_id, " has no node (", id.level, ", ", id.index,
-            ")"));
+        return absl::NotFoundError(absl::StrCat("trace ", trace_id,
+                                                " has no node (", id.level,
+                                                ", ", id.index, ")"));
       }
       SP_ASSIGN_OR_RETURN(merkle::Hash h, q->HashAt(0));
       out.push_back(h);
@@ -565,8 +558,8 @@ class SqliteProvenanceStore : public ProvenanceStore {
   absl::StatusOr<std::string> GetTraceCheckpoint(const std::string& trace_id,
                                                  uint64_t size) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT note FROM trace_checkpoints WHERE trace_id = ? AND size = ?"));
+    SP_ASSIGN_OR_RETURN(auto q, c->Prepare("SELECT note FROM trace_checkpoints "
+                                           "WHERE trace_id = ? AND size = ?"));
     q->Bind(1, trace_id).BindU(2, size);
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) {
@@ -579,10 +572,12 @@ class SqliteProvenanceStore : public ProvenanceStore {
   absl::StatusOr<std::vector<PendingLogEntry>> ListPendingLogEntries(
       size_t limit) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT p.seq, p.trace_id, t.final_checkpoint, p.sealed_ns "
-        "FROM log_pending p JOIN traces t ON t.trace_id = p.trace_id "
-        "ORDER BY p.seq LIMIT ?"));
+    SP_ASSIGN_OR_RETURN(
+        auto q,
+        c->Prepare(
+            "SELECT p.seq, p.trace_id, t.final_checkpoint, p.sealed_ns "
+            "FROM log_pending p JOIN traces t ON t.trace_id = p.trace_id "
+            "ORDER BY p.seq LIMIT ?"));
     q->Bind(1, static_cast<int64_t>(limit));
     std::vector<PendingLogEntry> out;
     while (true) {
@@ -613,51 +608,55 @@ class SqliteProvenanceStore : public ProvenanceStore {
             ", want ", batch.first_index + i));
       }
     }
-    absl::MutexLock lock(&write_mu_);
-    Transaction tx(writer_.get());
-    SP_RETURN_IF_ERROR(tx.Begin());
-    SP_ASSIGN_OR_RETURN(uint64_t size, LogSizeOn(*writer_));
-    if (batch.first_index != size) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "log batch starts at ", batch.first_index, " but the log has ",
-          size, " leaves"));
-    }
-    SP_ASSIGN_OR_RETURN(auto leaf_q, writer_->Prepare(
-        "INSERT INTO log_leaves (idx, trace_id, leaf, leaf_hash) "
-        "VALUES (?, ?, ?, ?)"));
-    SP_ASSIGN_OR_RETURN(auto pending_q, writer_->Prepare(
-        "DELETE FROM log_pending WHERE trace_id = ?"));
-    SP_ASSIGN_OR_RETURN(auto trace_q, writer_->Prepare(
-        "UPDATE traces SET log_index = ? WHERE trace_id = ?"));
-    for (const LogLeaf& leaf : batch.leaves) {
-      leaf_q->BindU(1, leaf.index)
-          .Bind(2, leaf.trace_id)
-          .BindBlob(3, leaf.leaf)
-          .BindBlob(4, leaf.leaf_hash);
-      SP_RETURN_IF_ERROR(leaf_q->Exec());
-      leaf_q->Reset();
-      pending_q->Bind(1, leaf.trace_id);
-      SP_RETURN_IF_ERROR(pending_q->Exec());
-      pending_q->Reset();
-      trace_q->BindU(1, leaf.index).Bind(2, leaf.trace_id);
-      SP_RETURN_IF_ERROR(trace_q->Exec());
-      trace_q->Reset();
-    }
-    SP_ASSIGN_OR_RETURN(auto node_q, writer_->Prepare(
-        "INSERT OR REPLACE INTO log_nodes (node_key, hash) VALUES (?, ?)"));
-    for (const StoredNode& n : batch.nodes) {
-      node_q->BindU(1, NodeKey(n.id)).BindBlob(2, n.hash);
-      SP_RETURN_IF_ERROR(node_q->Exec());
-      node_q->Reset();
-    }
-    SP_ASSIGN_OR_RETURN(auto cp_q, writer_->Prepare(
-        "INSERT INTO log_checkpoints (size, note, integrated_ns) "
-        "VALUES (?, ?, ?)"));
-    cp_q->BindU(1, batch.first_index + batch.leaves.size())
-        .BindBlob(2, batch.checkpoint)
-        .Bind(3, ToNs(batch.integrated));
-    SP_RETURN_IF_ERROR(cp_q->Exec());
-    return tx.Commit();
+    return RunWrite([&](Connection& w) -> absl::Status {
+      SP_ASSIGN_OR_RETURN(uint64_t size, LogSizeOn(w));
+      if (batch.first_index != size) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("log batch starts at ", batch.first_index,
+                         " but the log has ", size, " leaves"));
+      }
+      SP_ASSIGN_OR_RETURN(
+          auto leaf_q,
+          w.Prepare("INSERT INTO log_leaves (idx, trace_id, leaf, leaf_hash) "
+                    "VALUES (?, ?, ?, ?)"));
+      SP_ASSIGN_OR_RETURN(
+          auto pending_q,
+          w.Prepare("DELETE FROM log_pending WHERE trace_id = ?"));
+      SP_ASSIGN_OR_RETURN(
+          auto trace_q,
+          w.Prepare("UPDATE traces SET log_index = ? WHERE trace_id = ?"));
+      for (const LogLeaf& leaf : batch.leaves) {
+        leaf_q->BindU(1, leaf.index)
+            .Bind(2, leaf.trace_id)
+            .BindBlob(3, leaf.leaf)
+            .BindBlob(4, leaf.leaf_hash);
+        SP_RETURN_IF_ERROR(leaf_q->Exec());
+        leaf_q->Reset();
+        pending_q->Bind(1, leaf.trace_id);
+        SP_RETURN_IF_ERROR(pending_q->Exec());
+        pending_q->Reset();
+        trace_q->BindU(1, leaf.index).Bind(2, leaf.trace_id);
+        SP_RETURN_IF_ERROR(trace_q->Exec());
+        trace_q->Reset();
+      }
+      SP_ASSIGN_OR_RETURN(auto node_q,
+                          w.Prepare("INSERT OR REPLACE INTO log_nodes "
+                                    "(node_key, hash) VALUES (?, ?)"));
+      for (const StoredNode& n : batch.nodes) {
+        node_q->BindU(1, NodeKey(n.id)).BindBlob(2, n.hash);
+        SP_RETURN_IF_ERROR(node_q->Exec());
+        node_q->Reset();
+      }
+      SP_ASSIGN_OR_RETURN(
+          auto cp_q,
+          w.Prepare("INSERT INTO log_checkpoints (size, note, integrated_ns) "
+                    "VALUES (?, ?, ?)"));
+      cp_q->BindU(1, batch.first_index + batch.leaves.size())
+          .BindBlob(2, batch.checkpoint)
+          .Bind(3, ToNs(batch.integrated));
+      SP_RETURN_IF_ERROR(cp_q->Exec());
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<uint64_t> LogSize() override {
@@ -668,16 +667,16 @@ class SqliteProvenanceStore : public ProvenanceStore {
   absl::StatusOr<std::vector<merkle::Hash>> GetLogNodes(
       absl::Span<const merkle::NodeId> ids) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT hash FROM log_nodes WHERE node_key = ?"));
+    SP_ASSIGN_OR_RETURN(
+        auto q, c->Prepare("SELECT hash FROM log_nodes WHERE node_key = ?"));
     std::vector<merkle::Hash> out;
     out.reserve(ids.size());
     for (const merkle::NodeId& id : ids) {
       q->BindU(1, NodeKey(id));
       SP_ASSIGN_OR_RETURN(bool row, q->Step());
       if (!row) {
-        return absl::NotFoundError(absl::StrCat(
-            "log has no node (", id.level, ", ", id.index, ")"));
+        return absl::NotFoundError(
+            absl::StrCat("log has no node (", id.level, ", ", id.index, ")"));
       }
       SP_ASSIGN_OR_RETURN(merkle::Hash h, q->HashAt(0));
       out.push_back(h);
@@ -688,8 +687,10 @@ class SqliteProvenanceStore : public ProvenanceStore {
 
   absl::StatusOr<LogLeaf> GetLogLeaf(uint64_t index) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT trace_id, leaf, leaf_hash FROM log_leaves WHERE idx = ?"));
+    SP_ASSIGN_OR_RETURN(
+        auto q,
+        c->Prepare(
+            "SELECT trace_id, leaf, leaf_hash FROM log_leaves WHERE idx = ?"));
     q->BindU(1, index);
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) return absl::NotFoundError(absl::StrCat("no log leaf ", index));
@@ -703,9 +704,10 @@ class SqliteProvenanceStore : public ProvenanceStore {
 
   absl::StatusOr<LogCheckpointRow> LatestLogCheckpoint() override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT size, note, integrated_ns FROM log_checkpoints "
-        "ORDER BY size DESC LIMIT 1"));
+    SP_ASSIGN_OR_RETURN(
+        auto q,
+        c->Prepare("SELECT size, note, integrated_ns FROM log_checkpoints "
+                   "ORDER BY size DESC LIMIT 1"));
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) return absl::NotFoundError("the log has no checkpoint yet");
     return LogCheckpointRow{q->UInt(0), q->Blob(1), FromNs(q->Int(2))};
@@ -713,9 +715,10 @@ class SqliteProvenanceStore : public ProvenanceStore {
 
   absl::StatusOr<LogCheckpointRow> GetLogCheckpoint(uint64_t size) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT size, note, integrated_ns FROM log_checkpoints "
-        "WHERE size = ?"));
+    SP_ASSIGN_OR_RETURN(
+        auto q,
+        c->Prepare("SELECT size, note, integrated_ns FROM log_checkpoints "
+                   "WHERE size = ?"));
     q->BindU(1, size);
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) {
@@ -726,51 +729,57 @@ class SqliteProvenanceStore : public ProvenanceStore {
   }
 
   absl::Status PutAnchor(const Anchor& a) override {
-    absl::MutexLock lock(&write_mu_);
-    Transaction tx(writer_.get());
-    SP_RETURN_IF_ERROR(tx.Begin());
-    {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "SELECT 1 FROM log_checkpoints WHERE size = ?"));
-      q->BindU(1, a.log_size);
-      SP_ASSIGN_OR_RETURN(bool row, q->Step());
-      if (!row) {
-        return absl::NotFoundError(absl::StrCat(
-            "no log checkpoint of size ", a.log_size, " to anchor"));
+    return RunWrite([&](Connection& w) -> absl::Status {
+      {
+        SP_ASSIGN_OR_RETURN(
+            auto q, w.Prepare("SELECT 1 FROM log_checkpoints WHERE size = ?"));
+        q->BindU(1, a.log_size);
+        SP_ASSIGN_OR_RETURN(bool row, q->Step());
+        if (!row) {
+          return absl::NotFoundError(absl::StrCat("no log checkpoint of size ",
+                                                  a.log_size, " to anchor"));
+        }
       }
-    }
-    {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "SELECT 1 FROM anchors WHERE chain_id = ? AND tx_hash = ?"));
-      q->BindU(1, a.chain_id).Bind(2, a.tx_hash);
-      SP_ASSIGN_OR_RETURN(bool row, q->Step());
-      if (row) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            "anchor ", a.tx_hash, " on chain ", a.chain_id,
-            " is already recorded"));
+      {
+        SP_ASSIGN_OR_RETURN(
+            auto q,
+            w.Prepare(
+                "SELECT 1 FROM anchors WHERE chain_id = ? AND tx_hash = ?"));
+        q->BindU(1, a.chain_id).Bind(2, a.tx_hash);
+        SP_ASSIGN_OR_RETURN(bool row, q->Step());
+        if (row) {
+          return absl::AlreadyExistsError(absl::StrCat("anchor ", a.tx_hash,
+                                                       " on chain ", a.chain_id,
+                                                       " is already recorded"));
+        }
       }
-    }
-    {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "INSERT INTO anchors (log_size, chain_id, contract, tx_hash, "
-          "block_number, time_ns) VALUES (?, ?, ?, ?, ?, ?)"));
-      q->BindU(1, a.log_size)
-          .BindU(2, a.chain_id)
-          .Bind(3, a.contract)
-          .Bind(4, a.tx_hash)
-          .BindU(5, a.block_number)
-          .Bind(6, ToNs(a.time));
-      SP_RETURN_IF_ERROR(q->Exec());
-    }
-    return tx.Commit();
+      {
+        SP_ASSIGN_OR_RETURN(
+            auto q,
+            w.Prepare(
+                "INSERT INTO anchors (log_size, chain_id, contract, tx_hash, "
+                "block_number, time_ns) VALUES (?, ?, ?, ?, ?, ?)"));
+        q->BindU(1, a.log_size)
+            .BindU(2, a.chain_id)
+            .Bind(3, a.contract)
+            .Bind(4, a.tx_hash)
+            .BindU(5, a.block_number)
+            .Bind(6, ToNs(a.time));
+        SP_RETURN_IF_ERROR(q->Exec());
+      }
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<std::optional<Anchor>> FirstAnchorCovering(
       uint64_t log_index) override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT log_size, chain_id, contract, tx_hash, block_number, time_ns "
-        "FROM anchors WHERE log_size > ? ORDER BY log_size, id LIMIT 1"));
+    SP_ASSIGN_OR_RETURN(
+        auto q,
+        c->Prepare(
+            "SELECT log_size, chain_id, contract, tx_hash, block_number, "
+            "time_ns "
+            "FROM anchors WHERE log_size > ? ORDER BY log_size, id LIMIT 1"));
     q->BindU(1, log_index);
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) return std::optional<Anchor>();
@@ -779,9 +788,10 @@ class SqliteProvenanceStore : public ProvenanceStore {
 
   absl::StatusOr<std::vector<Anchor>> ListAnchors() override {
     ReadConnection c(this);
-    SP_ASSIGN_OR_RETURN(auto q, c->Prepare(
-        "SELECT log_size, chain_id, contract, tx_hash, block_number, time_ns "
-        "FROM anchors ORDER BY log_size, id"));
+    SP_ASSIGN_OR_RETURN(auto q,
+                        c->Prepare("SELECT log_size, chain_id, contract, "
+                                   "tx_hash, block_number, time_ns "
+                                   "FROM anchors ORDER BY log_size, id"));
     std::vector<Anchor> out;
     while (true) {
       SP_ASSIGN_OR_RETURN(bool row, q->Step());
@@ -847,17 +857,18 @@ class SqliteProvenanceStore : public ProvenanceStore {
   }
 
   static absl::StatusOr<uint64_t> LogSizeOn(Connection& c) {
-    SP_ASSIGN_OR_RETURN(auto q, c.Prepare(
-        "SELECT coalesce(max(size), 0) FROM log_checkpoints"));
+    SP_ASSIGN_OR_RETURN(
+        auto q,
+        c.Prepare("SELECT coalesce(max(size), 0) FROM log_checkpoints"));
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     return row ? q->UInt(0) : 0;
   }
 
   // (state, size) of a trace; NOT_FOUND.
-  absl::StatusOr<std::pair<TraceState, uint64_t>> StateLocked(
-      const std::string& trace_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
-    SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-        "SELECT state, size FROM traces WHERE trace_id = ?"));
+  static absl::StatusOr<std::pair<TraceState, uint64_t>> StateOn(
+      Connection& w, const std::string& trace_id) {
+    SP_ASSIGN_OR_RETURN(
+        auto q, w.Prepare("SELECT state, size FROM traces WHERE trace_id = ?"));
     q->Bind(1, trace_id);
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) {
@@ -866,9 +877,8 @@ class SqliteProvenanceStore : public ProvenanceStore {
     return std::make_pair(static_cast<TraceState>(q->Int(0)), q->UInt(1));
   }
 
-  absl::Status WriteLeafLocked(const TraceLeafWrite& leaf)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
-    SP_ASSIGN_OR_RETURN(auto state, StateLocked(leaf.trace_id));
+  static absl::Status WriteLeafOn(Connection& w, const TraceLeafWrite& leaf) {
+    SP_ASSIGN_OR_RETURN(auto state, StateOn(w, leaf.trace_id));
     if (state.first != TraceState::kOpen) {
       return absl::FailedPreconditionError(
           absl::StrCat("trace ", leaf.trace_id, " is not open"));
@@ -879,9 +889,10 @@ class SqliteProvenanceStore : public ProvenanceStore {
                        " leaves; cannot write leaf ", leaf.index));
     }
     {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "INSERT INTO steps (trace_id, idx, record, leaf_hash) "
-          "VALUES (?, ?, ?, ?)"));
+      SP_ASSIGN_OR_RETURN(
+          auto q,
+          w.Prepare("INSERT INTO steps (trace_id, idx, record, leaf_hash) "
+                    "VALUES (?, ?, ?, ?)"));
       q->Bind(1, leaf.trace_id)
           .BindU(2, leaf.index)
           .BindBlob(3, leaf.encoded_record)
@@ -889,9 +900,11 @@ class SqliteProvenanceStore : public ProvenanceStore {
       SP_RETURN_IF_ERROR(q->Exec());
     }
     {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "INSERT OR REPLACE INTO trace_nodes (trace_id, node_key, hash) "
-          "VALUES (?, ?, ?)"));
+      SP_ASSIGN_OR_RETURN(
+          auto q,
+          w.Prepare(
+              "INSERT OR REPLACE INTO trace_nodes (trace_id, node_key, hash) "
+              "VALUES (?, ?, ?)"));
       for (const StoredNode& n : leaf.new_nodes) {
         q->Bind(1, leaf.trace_id).BindU(2, NodeKey(n.id)).BindBlob(3, n.hash);
         SP_RETURN_IF_ERROR(q->Exec());
@@ -899,18 +912,19 @@ class SqliteProvenanceStore : public ProvenanceStore {
       }
     }
     {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "INSERT INTO trace_checkpoints (trace_id, size, note) "
-          "VALUES (?, ?, ?)"));
+      SP_ASSIGN_OR_RETURN(
+          auto q,
+          w.Prepare("INSERT INTO trace_checkpoints (trace_id, size, note) "
+                    "VALUES (?, ?, ?)"));
       q->Bind(1, leaf.trace_id)
           .BindU(2, leaf.index + 1)
           .BindBlob(3, leaf.signed_checkpoint);
       SP_RETURN_IF_ERROR(q->Exec());
     }
     {
-      SP_ASSIGN_OR_RETURN(auto q, writer_->Prepare(
-          "UPDATE traces SET size = ?, latest_checkpoint = ? "
-          "WHERE trace_id = ?"));
+      SP_ASSIGN_OR_RETURN(
+          auto q, w.Prepare("UPDATE traces SET size = ?, latest_checkpoint = ? "
+                            "WHERE trace_id = ?"));
       q->BindU(1, leaf.index + 1)
           .BindBlob(2, leaf.signed_checkpoint)
           .Bind(3, leaf.trace_id);
@@ -919,8 +933,83 @@ class SqliteProvenanceStore : public ProvenanceStore {
     return absl::OkStatus();
   }
 
-  absl::Mutex write_mu_;
-  std::unique_ptr<Connection> writer_ ABSL_PT_GUARDED_BY(write_mu_);
+  // ---- Group commit ----
+  //
+  // Every write is one WriteOp. Concurrent callers queue their ops; one of
+  // them (the leader) runs everything queued in a single transaction, each op
+  // under its own SAVEPOINT (so a failing op is rolled back alone and reports
+  // its own error), then commits once: one fsync serves every op in the
+  // group. No caller returns before the COMMIT that holds its op is durable.
+  using WriteOp = std::function<absl::Status(Connection&)>;
+  struct PendingWrite {
+    const WriteOp* op;
+    absl::Status result;
+    bool done = false;
+  };
+
+  absl::Status RunWrite(const WriteOp& op) {
+    PendingWrite me{&op, absl::OkStatus(), false};
+    absl::MutexLock lock(&queue_mu_);
+    queue_.push_back(&me);
+    while (!me.done) {
+      if (leader_active_) {
+        auto done_or_free = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+          return me.done || !leader_active_;
+        };
+        queue_mu_.Await(absl::Condition(&done_or_free));
+        continue;
+      }
+      leader_active_ = true;
+      std::vector<PendingWrite*> group;
+      group.swap(queue_);
+      queue_mu_.Unlock();
+      RunGroup(group);
+      queue_mu_.Lock();
+      for (PendingWrite* w : group) w->done = true;
+      leader_active_ = false;
+    }
+    return me.result;
+  }
+
+  // Runs `group` in one transaction on the writer connection. Only the
+  // leader calls this, so the writer connection is never shared.
+  void RunGroup(const std::vector<PendingWrite*>& group) {
+    Connection& w = *writer_;
+    absl::Status begin = w.Exec("BEGIN IMMEDIATE");
+    if (!begin.ok()) {
+      for (PendingWrite* p : group) p->result = begin;
+      return;
+    }
+    bool any_ok = false;
+    for (PendingWrite* p : group) {
+      absl::Status s = w.Exec("SAVEPOINT op");
+      if (s.ok()) {
+        s = (*p->op)(w);
+        if (!s.ok()) w.Exec("ROLLBACK TO op").IgnoreError();
+        absl::Status r = w.Exec("RELEASE op");
+        if (s.ok()) s = r;
+      }
+      p->result = s;
+      any_ok = any_ok || s.ok();
+    }
+    if (!any_ok) {
+      w.Exec("ROLLBACK").IgnoreError();
+      return;
+    }
+    absl::Status commit = w.Exec("COMMIT");
+    if (!commit.ok()) {
+      w.Exec("ROLLBACK").IgnoreError();
+      for (PendingWrite* p : group) {
+        if (p->result.ok()) p->result = commit;
+      }
+    }
+  }
+
+  // Used only by the group-commit leader (RunGroup).
+  std::unique_ptr<Connection> writer_;
+  absl::Mutex queue_mu_;
+  std::vector<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool leader_active_ ABSL_GUARDED_BY(queue_mu_) = false;
 
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> readers_;
@@ -938,8 +1027,7 @@ absl::StatusOr<std::unique_ptr<ProvenanceStore>> OpenSqliteProvenanceStore(
   }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0 && !options.create_if_missing) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, " does not exist"));
+    return absl::FailedPreconditionError(absl::StrCat(path, " does not exist"));
   }
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
               (options.create_if_missing ? SQLITE_OPEN_CREATE : 0);
@@ -948,7 +1036,8 @@ absl::StatusOr<std::unique_ptr<ProvenanceStore>> OpenSqliteProvenanceStore(
   // Identity and damage checks come before anything that writes (WAL mode
   // switch, migrations), so a foreign or damaged file is left untouched.
   SP_RETURN_IF_ERROR(CheckIdentity(*writer, path));
-  if (options.quick_check_on_open) SP_RETURN_IF_ERROR(QuickCheck(*writer, path));
+  if (options.quick_check_on_open)
+    SP_RETURN_IF_ERROR(QuickCheck(*writer, path));
   {
     // journal_mode returns the mode in force; anything but "wal" (e.g. a
     // read-only medium) is refused rather than silently running without WAL.

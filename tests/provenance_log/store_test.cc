@@ -437,6 +437,54 @@ TEST_P(StoreConformance, ReadersRunWhileWriterAppends) {
   EXPECT_EQ(*store_->LogSize(), 40u);
 }
 
+// Concurrent writes may share one SQLite transaction (group commit): a
+// failing write must not take the others down with it, nor leave a trace.
+TEST_P(StoreConformance, ConcurrentWritersSucceedOrFailIndependently) {
+  constexpr int kThreads = 6;
+  constexpr uint64_t kLeaves = 25;
+  std::vector<std::vector<merkle::Hash>> hashes(kThreads);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string id = TraceId(600 + t);
+      merkle::CompactRange range;
+      TraceLeafWrite header = LeafWrite(id, 0, range);
+      hashes[t].push_back(header.leaf_hash);
+      if (!store_->CreateTrace(NewTrace(id), header).ok()) wrong++;
+      for (uint64_t i = 1; i < kLeaves; ++i) {
+        if (i % 4 == 0) {  // an out-of-order write, refused
+          merkle::CompactRange scratch = range;
+          TraceLeafWrite bad = LeafWrite(id, i + 3, scratch);
+          if (store_->AppendTraceLeaf(bad).code() !=
+              absl::StatusCode::kFailedPrecondition) {
+            wrong++;
+          }
+        }
+        TraceLeafWrite w = LeafWrite(id, i, range);
+        hashes[t].push_back(w.leaf_hash);
+        if (!store_->AppendTraceLeaf(w).ok()) wrong++;
+      }
+      if (!store_->SealTrace(id, "final " + id, "p", absl::Now()).ok()) wrong++;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    const std::string id = TraceId(600 + t);
+    absl::StatusOr<TraceRecord> rec = store_->GetTrace(id);
+    ASSERT_TRUE(rec.ok());
+    EXPECT_EQ(rec->size, kLeaves);
+    EXPECT_EQ(rec->state, TraceState::kSealed);
+    TraceNodes reader(store_.get(), id);
+    EXPECT_EQ(*merkle::MakeRoot(reader, kLeaves),
+              merkle::ReferenceRoot(hashes[t]));
+    EXPECT_EQ(store_->GetStep(id, kLeaves).status().code(),
+              absl::StatusCode::kNotFound);
+  }
+  EXPECT_EQ(*store_->CountPendingLogEntries(), static_cast<uint64_t>(kThreads));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreConformance,
     testing::Values(
