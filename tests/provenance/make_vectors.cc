@@ -3,7 +3,7 @@
 // 3-record trace (header, reasoning, answer) with fixed salts and times, its
 // encodings, leaf hashes, root and signed checkpoints, a 3-leaf global log
 // holding the trace's final checkpoint, the inclusion promise, and one proof
-// bundle. Everything is deterministic (Ed25519 signatures are), so re-running
+// bundle (plus one for the header record). Everything is deterministic (Ed25519 signatures are), so re-running
 // it reproduces the committed files byte for byte.
 //
 // The values are checked independently by clients/python/stepproof_verify.py
@@ -170,6 +170,12 @@ int main(int argc, char** argv) {
     return Fail(s);
   }
   const std::string bundle_json = sp::BundleToJson(*bundle);
+  // The header record's bundle (trace inclusion only).
+  auto header_bundle = builder->MakeBundle(0);
+  if (!header_bundle.ok()) return Fail(header_bundle.status());
+  if (auto s = sp::VerifyBundle(*header_bundle, signer->verifier()); !s.ok()) {
+    return Fail(s);
+  }
 
   // The tampered copy: one character of step 1's text changed ("5" -> "6").
   std::string tampered = bundle_json;
@@ -243,12 +249,14 @@ int main(int argc, char** argv) {
   const std::string dir = out + "/";
   if (!Write(dir + "vectors.json", v.dump(2) + "\n") ||
       !Write(dir + "bundle.json", bundle_json) ||
+      !Write(dir + "bundle_header.json", sp::BundleToJson(*header_bundle)) ||
       !Write(dir + "bundle_tampered.json", tampered) ||
       !Write(dir + "verifier_key.txt", signer->verifier_key() + "\n")) {
     std::cerr << "make_vectors: cannot write into " << out << "\n";
     return 1;
   }
-  std::cout << "wrote vectors.json, bundle.json, bundle_tampered.json, "
+  std::cout << "wrote vectors.json, bundle.json, bundle_header.json, "
+               "bundle_tampered.json, "
                "verifier_key.txt into "
             << out << "\n";
   return 0;

@@ -106,6 +106,9 @@ TEST_F(VectorsTest, CheckpointsPromiseAndBundleVerify) {
   EXPECT_TRUE(s.ok()) << s;
   // The committed bundle is exactly what BundleToJson writes for it.
   EXPECT_EQ(BundleToJson(*BundleFromJson(bundle)), bundle);
+  absl::Status h =
+      VerifyBundleJson(testing::ReadFile(kDir + "bundle_header.json"), *key_);
+  EXPECT_TRUE(h.ok()) << h;
   absl::Status t = VerifyBundleJson(
       testing::ReadFile(kDir + "bundle_tampered.json"), *key_);
   ASSERT_FALSE(t.ok());
