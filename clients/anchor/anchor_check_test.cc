@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "clients/anchor/http_post.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -94,6 +95,127 @@ TEST(HttpPostTest, DecodesChunkedBodiesAndRejectsBrokenOnes) {
   EXPECT_EQ(DecodeChunked("4\r\nWik").status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(DecodeChunked("zz\r\nWiki\r\n0\r\n\r\n").status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(DecodeChunked("4\r\nWikiXX0\r\n\r\n").status().code(), absl::StatusCode::kDataLoss);
+}
+
+// ------------------------------------------------- canned HTTP responses
+
+// Serves one connection on 127.0.0.1: reads the request head and body (by
+// Content-Length), answers `response` (nothing at all if empty, holding the
+// connection open until `hold` passes), closes.
+class OneShotHttpServer {
+ public:
+  OneShotHttpServer(std::string response, absl::Duration hold = absl::ZeroDuration())
+      : response_(std::move(response)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    listen(fd_, 1);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    url_ = absl::StrCat("http://127.0.0.1:", ntohs(a.sin_port), "/rpc");
+    thread_ = std::thread([this, hold] {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string in;
+      char buf[4096];
+      while (in.find("\r\n\r\n") == std::string::npos || in.size() < Expected(in)) {
+        const ssize_t n = recv(c, buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<size_t>(n));
+      }
+      request_ = in;
+      if (response_.empty()) {
+        absl::SleepFor(hold);
+      } else {
+        send(c, response_.data(), response_.size(), MSG_NOSIGNAL);
+      }
+      close(c);
+    });
+  }
+  ~OneShotHttpServer() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  const std::string& url() const { return url_; }
+  const std::string& request() const { return request_; }
+
+ private:
+  static size_t Expected(const std::string& in) {
+    const size_t head = in.find("\r\n\r\n");
+    const size_t cl = in.find("Content-Length: ");
+    if (head == std::string::npos || cl == std::string::npos) return 0;
+    return head + 4 + std::stoul(in.substr(cl + 16));
+  }
+  std::string response_;
+  int fd_ = -1;
+  std::string url_;
+  std::string request_;
+  std::thread thread_;
+};
+
+constexpr char kRootJson[] =
+    R"({"jsonrpc":"2.0","id":1,"result":"0x0202020202020202020202020202020202020202020202020202020202020202"})";
+
+TEST(HttpPostTest, SendsOnePostAndReadsAChunkedReply) {
+  const std::string body = kRootJson;
+  OneShotHttpServer server(absl::StrCat(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n",
+      absl::StrFormat("%x", 10), "\r\n", body.substr(0, 10), "\r\n",
+      absl::StrFormat("%x", body.size() - 10), "\r\n", body.substr(10),
+      "\r\n0\r\n\r\n"));
+  auto root = FetchAnchoredRoot(server.url(), "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+                                Filled(0xab), 5);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(*root, Filled(2));
+  EXPECT_THAT(server.request(), ::testing::StartsWith("POST /rpc HTTP/1.1\r\n"));
+  EXPECT_THAT(server.request(), HasSubstr(R"("method":"eth_call")"));
+  EXPECT_THAT(server.request(), HasSubstr(EncodeRootOfCall(Filled(0xab), 5)));
+}
+
+TEST(HttpPostTest, ReportsHttpErrorsRpcErrorsAndGarbage) {
+  const std::string contract = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+  {
+    OneShotHttpServer server("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+    absl::Status s = CheckAnchored(server.url(), contract, Filled(1), 5, Filled(2));
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("answered HTTP 503"));
+  }
+  {
+    const std::string err = R"({"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted"}})";
+    OneShotHttpServer server(absl::StrCat("HTTP/1.1 200 OK\r\nContent-Length: ", err.size(),
+                                          "\r\n\r\n", err));
+    absl::Status s = CheckAnchored(server.url(), contract, Filled(1), 5, Filled(2));
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("execution reverted"));
+  }
+  {
+    OneShotHttpServer server("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!");
+    EXPECT_EQ(CheckAnchored(server.url(), contract, Filled(1), 5, Filled(2)).code(),
+              absl::StatusCode::kDataLoss);
+  }
+  {
+    OneShotHttpServer server("SMTP ready\r\n\r\n");
+    EXPECT_EQ(CheckAnchored(server.url(), contract, Filled(1), 5, Filled(2)).code(),
+              absl::StatusCode::kDataLoss);
+  }
+  {
+    OneShotHttpServer server("HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{}");
+    absl::Status s = CheckAnchored(server.url(), contract, Filled(1), 5, Filled(2));
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("truncated"));
+  }
+}
+
+TEST(HttpPostTest, GivesUpOnASilentServerAtTheDeadline) {
+  OneShotHttpServer server("", absl::Seconds(2));
+  const absl::Time start = absl::Now();
+  auto r = HttpPost(server.url(), "application/json", "{}", absl::Milliseconds(300));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
 // ------------------------------------------------------------ real chain
