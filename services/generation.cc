@@ -318,12 +318,16 @@ absl::StatusOr<TraceSealedEvent> TraceGenerator::Generate(
           ledger_->AppendStep(trace_id, record);
       if (!appended.ok()) return appended.status();
       if (record.kind == prov::StepKind::kAnswer) answer = record.text;
-      record.trace_id = trace_id;
-      record.index = appended->leaf_index;
-      if (events.on_step) {
-        return events.on_step(StepCommittedEvent{*std::move(appended), std::move(record)});
+      if (!events.on_step) return absl::OkStatus();
+      // The committed bytes are authoritative (the ledger fills in trace id,
+      // index and, through its trace builder, may choose the salt).
+      absl::StatusOr<prov::StepRecord> committed =
+          prov::DecodeStepRecord(appended->encoded_record);
+      if (!committed.ok()) {
+        return absl::InternalError(absl::StrCat("the ledger committed a step record that does "
+                                                "not decode: ", committed.status().message()));
       }
-      return absl::OkStatus();
+      return events.on_step(StepCommittedEvent{*std::move(appended), *std::move(committed)});
     };
     result = backend_->Generate(request, sink);
     if (!result.ok()) stop = result.status();
