@@ -19,6 +19,7 @@
 #include "provenance/checkpoint.h"
 #include "provenance/log/memory_store.h"
 #include "provenance/log/sqlite_store.h"
+#include "provenance/note.h"
 #include "provenance/promise.h"
 #include "provenance/verifier.h"
 #include "tests/provenance_log/ledger_test_util.h"
@@ -432,6 +433,29 @@ TEST_P(LedgerTest, ReopenedLedgerKeepsInterruptedTracesReadable) {
             absl::StatusCode::kFailedPrecondition);
   // The sealed trace was integrated (by the closing ledger's flush).
   EXPECT_TRUE(ledger_->GetTrace(sealed_id)->log_index.has_value());
+}
+
+// A store whose log nodes do not give the root its latest signed checkpoint
+// states is refused at open, not extended.
+TEST(LedgerOpenTest, RefusesLogWhoseNodesDisagreeWithItsCheckpoint) {
+  Signer signer = MakeSigner();
+  std::unique_ptr<ProvenanceStore> store = NewInMemoryProvenanceStore();
+  LogBatch batch;
+  batch.first_index = 0;
+  batch.leaves.push_back({0, "t", "leaf", merkle::HashLeaf("leaf")});
+  batch.nodes.push_back({{0, 0}, merkle::HashLeaf("leaf")});
+  Checkpoint cp;
+  cp.origin = kLogOrigin;
+  cp.size = 1;
+  cp.root = merkle::HashLeaf("another leaf");  // not what the nodes give
+  batch.checkpoint = *SignNote(cp.Marshal(), signer);
+  ASSERT_TRUE(store->AppendLogBatch(batch).ok());
+  LedgerOptions o;
+  o.log_origin = kLogOrigin;
+  o.sequencer.background = false;
+  auto ledger = Ledger::Open(std::move(store), &signer, o);
+  EXPECT_EQ(ledger.status().code(), absl::StatusCode::kDataLoss)
+      << ledger.status();
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, LedgerTest,
