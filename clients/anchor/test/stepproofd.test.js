@@ -117,7 +117,7 @@ test('anchors a real stepproofd log and its bundles carry the anchor', { skip: s
   // A bundle of the first trace, served after the anchors, carries one.
   const traces = await log.call('ListTraces', { page_size: 10 });
   const oldest = traces.traces[traces.traces.length - 1];
-  const proof = await log.call('GetStepProof', { trace_id: oldest.trace_id, index: '1' });
+  const proof = await log.call('GetStepProof', { trace_id: oldest.trace_id, index: '0' });
   assert.equal(proof.in_log, true);
   assert.equal(proof.anchored, true);
   const { note, anchor } = logCheckpointOfBundle(proof.bundle_json);
