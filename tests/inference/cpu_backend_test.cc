@@ -1,9 +1,11 @@
-// The CPU backend end to end on a tiny random model with a byte-level
+// Backend conformance, end to end on a tiny random model with a byte-level
 // tokenizer: streaming steps, stop conditions, request validation, and
-// determinism across runs and thread counts. The conformance cases are
-// parameterised over backends so the CUDA backend can join later.
+// determinism across runs and thread counts. The suite is parameterised over
+// backend factories; the CPU backend is the one instance so far (a CUDA
+// backend adds itself to kBackends and skips with GTEST_SKIP() without a GPU).
 
 #include <atomic>
+#include <functional>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -17,7 +19,16 @@
 namespace stepproof::inference {
 namespace {
 
-class CpuBackendTest : public ::testing::Test {
+struct BackendKind {
+  const char* name;
+  std::function<absl::StatusOr<std::unique_ptr<Backend>>(const std::string& path, int threads)> open;
+};
+
+const BackendKind kBackends[] = {
+    {"cpu", [](const std::string& path, int threads) { return OpenCpuBackend(path, CpuBackendOptions{threads, 0}); }},
+};
+
+class BackendConformanceTest : public ::testing::TestWithParam<BackendKind> {
  protected:
   static void SetUpTestSuite() {
     path_ = new std::string(absl::StrCat(::testing::TempDir(), "/cpu_backend_", getpid(), ".gguf"));
@@ -30,8 +41,8 @@ class CpuBackendTest : public ::testing::Test {
     std::remove(path_->c_str());
     delete path_;
   }
-  static std::unique_ptr<Backend> Open(int threads) {
-    absl::StatusOr<std::unique_ptr<Backend>> b = OpenCpuBackend(*path_, CpuBackendOptions{threads, 0});
+  std::unique_ptr<Backend> Open(int threads) {
+    absl::StatusOr<std::unique_ptr<Backend>> b = GetParam().open(*path_, threads);
     EXPECT_TRUE(b.ok()) << b.status();
     return b.ok() ? *std::move(b) : nullptr;
   }
@@ -58,9 +69,9 @@ class CpuBackendTest : public ::testing::Test {
   }
   static std::string* path_;
 };
-std::string* CpuBackendTest::path_ = nullptr;
+std::string* BackendConformanceTest::path_ = nullptr;
 
-TEST_F(CpuBackendTest, ReportsModelAndDevice) {
+TEST_P(BackendConformanceTest, ReportsModelAndDevice) {
   auto b = Open(2);
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->model().architecture, "qwen2");
@@ -68,12 +79,12 @@ TEST_F(CpuBackendTest, ReportsModelAndDevice) {
   EXPECT_EQ(b->model().weight_type, "Q8_0");
   EXPECT_EQ(b->model().context_length, 96);
   EXPECT_GT(b->model().n_params, 1000000);
-  EXPECT_EQ(b->device().backend, "cpu");
+  EXPECT_EQ(b->device().backend, GetParam().name);
   EXPECT_NE(b->device().device.find("2 threads"), std::string::npos);
   EXPECT_EQ(b->tokenizer().eos_id(), 257);
 }
 
-TEST_F(CpuBackendTest, GreedyGenerationIsIdenticalAcrossRunsAndThreadCounts) {
+TEST_P(BackendConformanceTest, GreedyGenerationIsIdenticalAcrossRunsAndThreadCounts) {
   auto b1 = Open(1);
   ASSERT_NE(b1, nullptr);
   GenerationResult r1;
@@ -94,7 +105,7 @@ TEST_F(CpuBackendTest, GreedyGenerationIsIdenticalAcrossRunsAndThreadCounts) {
   }
 }
 
-TEST_F(CpuBackendTest, SeededSamplingIsReproducible) {
+TEST_P(BackendConformanceTest, SeededSamplingIsReproducible) {
   auto b = Open(2);
   ASSERT_NE(b, nullptr);
   GenerationRequest r = Greedy(30);
@@ -108,7 +119,7 @@ TEST_F(CpuBackendTest, SeededSamplingIsReproducible) {
   EXPECT_NE(Collect(*b, r, nullptr), a);
 }
 
-TEST_F(CpuBackendTest, StopsAtMaxTokensAndContextEnd) {
+TEST_P(BackendConformanceTest, StopsAtMaxTokensAndContextEnd) {
   auto b = Open(2);
   ASSERT_NE(b, nullptr);
   GenerationRequest r = Greedy(5);
@@ -131,7 +142,7 @@ TEST_F(CpuBackendTest, StopsAtMaxTokensAndContextEnd) {
   }
 }
 
-TEST_F(CpuBackendTest, CancellationAndDeadlineEndNormallyAfterDeliveringSteps) {
+TEST_P(BackendConformanceTest, CancellationAndDeadlineEndNormallyAfterDeliveringSteps) {
   auto b = Open(2);
   ASSERT_NE(b, nullptr);
   GenerationRequest r = Greedy(60);
@@ -148,7 +159,7 @@ TEST_F(CpuBackendTest, CancellationAndDeadlineEndNormallyAfterDeliveringSteps) {
   EXPECT_EQ(res.finish, FinishReason::kDeadline);
 }
 
-TEST_F(CpuBackendTest, RejectsBadRequests) {
+TEST_P(BackendConformanceTest, RejectsBadRequests) {
   auto b = Open(1);
   ASSERT_NE(b, nullptr);
   auto sink = [](const Step&) { return absl::OkStatus(); };
@@ -169,7 +180,7 @@ TEST_F(CpuBackendTest, RejectsBadRequests) {
   EXPECT_EQ(b->Generate(r, sink).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(CpuBackendTest, SinkErrorStopsGeneration) {
+TEST_P(BackendConformanceTest, SinkErrorStopsGeneration) {
   auto b = Open(1);
   ASSERT_NE(b, nullptr);
   int calls = 0;
@@ -185,6 +196,9 @@ TEST_F(CpuBackendTest, SinkErrorStopsGeneration) {
     EXPECT_EQ(res.status().code(), absl::StatusCode::kAborted);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, BackendConformanceTest, ::testing::ValuesIn(kBackends),
+                         [](const ::testing::TestParamInfo<BackendKind>& info) { return std::string(info.param.name); });
 
 TEST(OpenCpuBackendTest, ReportsMissingAndNonModelFiles) {
   EXPECT_EQ(OpenCpuBackend("/nonexistent/model.gguf", {}).status().code(), absl::StatusCode::kNotFound);
