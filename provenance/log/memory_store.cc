@@ -28,7 +28,7 @@ class InMemoryProvenanceStore : public ProvenanceStore {
     }
     Trace t;
     t.record.trace_id = trace.trace_id;
-    t.record.header = trace.header;
+    t.record.header = header_leaf.encoded_record;
     t.record.state = TraceState::kOpen;
     t.record.created = trace.created;
     t.record.seq = ++next_trace_seq_;

@@ -32,17 +32,22 @@ namespace {
 const char* const kMigrations[] = {
     // 1: initial schema.
     R"sql(
+-- Small rows, updated in place at every step and at integration: the
+-- header is steps row 0, the latest checkpoint is trace_checkpoints at
+-- `size`, the seal lives in trace_seals.
 CREATE TABLE traces (
   seq INTEGER PRIMARY KEY,              -- creation order (ListTraces)
   trace_id TEXT NOT NULL UNIQUE,
-  header BLOB NOT NULL,                 -- encoded header step record
   state INTEGER NOT NULL,               -- TraceState
   created_ns INTEGER NOT NULL,          -- Unix nanoseconds
   size INTEGER NOT NULL,                -- leaves committed
-  latest_checkpoint BLOB NOT NULL,      -- signed note at `size`
-  final_checkpoint BLOB,                -- signed note, once sealed
-  promise BLOB,                         -- signed inclusion promise, once sealed
   log_index INTEGER                     -- global log leaf, once integrated
+);
+CREATE TABLE trace_seals (
+  trace_id TEXT PRIMARY KEY,
+  final_checkpoint BLOB NOT NULL,       -- signed note (the log leaf)
+  promise BLOB NOT NULL,                -- signed inclusion promise
+  sealed_ns INTEGER NOT NULL
 );
 CREATE INDEX traces_by_state ON traces(state) WHERE state = 0;
 CREATE TABLE steps (
@@ -106,6 +111,14 @@ uint64_t NodeKey(const merkle::NodeId& id) {
   uint64_t last_leaf = ((id.index + 1) << id.level) - 1;
   return (last_leaf << 6) | id.level;
 }
+
+// A trace row as TraceRecord wants it (ReadTrace's column order).
+#define kSelectTrace                                                        \
+  "SELECT t.seq, t.trace_id, s.record, t.state, t.created_ns, t.size, "    \
+  "c.note, z.final_checkpoint, t.log_index, z.promise FROM traces t "      \
+  "JOIN steps s ON s.trace_id = t.trace_id AND s.idx = 0 "                 \
+  "JOIN trace_checkpoints c ON c.trace_id = t.trace_id AND c.size = t.size " \
+  "LEFT JOIN trace_seals z ON z.trace_id = t.trace_id "
 
 int64_t ToNs(absl::Time t) { return absl::ToUnixNanos(t); }
 absl::Time FromNs(int64_t ns) { return absl::FromUnixNanos(ns); }
@@ -412,13 +425,9 @@ class SqliteProvenanceStore : public ProvenanceStore {
       }
       {
         SP_ASSIGN_OR_RETURN(
-            auto q, w.Prepare("INSERT INTO traces (trace_id, header, state, "
-                              "created_ns, size, "
-                              "latest_checkpoint) VALUES (?, ?, 0, ?, 0, ?)"));
-        q->Bind(1, trace.trace_id)
-            .BindBlob(2, trace.header)
-            .Bind(3, ToNs(trace.created))
-            .BindBlob(4, std::string());
+            auto q, w.Prepare("INSERT INTO traces (trace_id, state, "
+                              "created_ns, size) VALUES (?, 0, ?, 0)"));
+        q->Bind(1, trace.trace_id).Bind(2, ToNs(trace.created));
         SP_RETURN_IF_ERROR(q->Exec());
       }
       SP_RETURN_IF_ERROR(WriteLeafOn(w, header_leaf));
@@ -444,11 +453,20 @@ class SqliteProvenanceStore : public ProvenanceStore {
             absl::StrCat("trace ", trace_id, " is not open"));
       }
       {
-        SP_ASSIGN_OR_RETURN(auto q,
-                            w.Prepare("UPDATE traces SET state = 1, "
-                                      "final_checkpoint = ?, promise = ? "
-                                      "WHERE trace_id = ?"));
-        q->BindBlob(1, final_checkpoint).BindBlob(2, promise).Bind(3, trace_id);
+        SP_ASSIGN_OR_RETURN(
+            auto q, w.Prepare("UPDATE traces SET state = 1 WHERE trace_id = ?"));
+        q->Bind(1, trace_id);
+        SP_RETURN_IF_ERROR(q->Exec());
+      }
+      {
+        SP_ASSIGN_OR_RETURN(
+            auto q, w.Prepare("INSERT INTO trace_seals (trace_id, "
+                              "final_checkpoint, promise, sealed_ns) "
+                              "VALUES (?, ?, ?, ?)"));
+        q->Bind(1, trace_id)
+            .BindBlob(2, final_checkpoint)
+            .BindBlob(3, promise)
+            .Bind(4, ToNs(sealed));
         SP_RETURN_IF_ERROR(q->Exec());
       }
       {
@@ -479,10 +497,7 @@ class SqliteProvenanceStore : public ProvenanceStore {
     ReadConnection c(this);
     SP_ASSIGN_OR_RETURN(
         auto q,
-        c->Prepare("SELECT seq, trace_id, header, state, created_ns, size, "
-                   "latest_checkpoint, final_checkpoint, log_index, promise "
-                   "FROM traces "
-                   "WHERE trace_id = ?"));
+        c->Prepare(kSelectTrace "WHERE t.trace_id = ?"));
     q->Bind(1, trace_id);
     SP_ASSIGN_OR_RETURN(bool row, q->Step());
     if (!row) {
@@ -496,10 +511,7 @@ class SqliteProvenanceStore : public ProvenanceStore {
     ReadConnection c(this);
     SP_ASSIGN_OR_RETURN(
         auto q,
-        c->Prepare("SELECT seq, trace_id, header, state, created_ns, size, "
-                   "latest_checkpoint, final_checkpoint, log_index, promise "
-                   "FROM traces "
-                   "WHERE seq < ? ORDER BY seq DESC LIMIT ?"));
+        c->Prepare(kSelectTrace "WHERE t.seq < ? ORDER BY t.seq DESC LIMIT ?"));
     q->Bind(1, before_seq == 0 ? INT64_MAX : static_cast<int64_t>(before_seq))
         .Bind(2, static_cast<int64_t>(limit));
     std::vector<TraceRecord> out;
@@ -575,8 +587,8 @@ class SqliteProvenanceStore : public ProvenanceStore {
     SP_ASSIGN_OR_RETURN(
         auto q,
         c->Prepare(
-            "SELECT p.seq, p.trace_id, t.final_checkpoint, p.sealed_ns "
-            "FROM log_pending p JOIN traces t ON t.trace_id = p.trace_id "
+            "SELECT p.seq, p.trace_id, z.final_checkpoint, p.sealed_ns "
+            "FROM log_pending p JOIN trace_seals z ON z.trace_id = p.trace_id "
             "ORDER BY p.seq LIMIT ?"));
     q->Bind(1, static_cast<int64_t>(limit));
     std::vector<PendingLogEntry> out;
@@ -923,11 +935,8 @@ class SqliteProvenanceStore : public ProvenanceStore {
     }
     {
       SP_ASSIGN_OR_RETURN(
-          auto q, w.Prepare("UPDATE traces SET size = ?, latest_checkpoint = ? "
-                            "WHERE trace_id = ?"));
-      q->BindU(1, leaf.index + 1)
-          .BindBlob(2, leaf.signed_checkpoint)
-          .Bind(3, leaf.trace_id);
+          auto q, w.Prepare("UPDATE traces SET size = ? WHERE trace_id = ?"));
+      q->BindU(1, leaf.index + 1).Bind(2, leaf.trace_id);
       SP_RETURN_IF_ERROR(q->Exec());
     }
     return absl::OkStatus();

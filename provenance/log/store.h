@@ -125,9 +125,9 @@ class ProvenanceStore {
 
   // ---- Traces ----
 
-  // Creates trace `trace.trace_id` (state kOpen; size, seq and checkpoints
-  // are taken from `header_leaf`, which must have index 0) and stores its
-  // header leaf. ALREADY_EXISTS if the id is taken; INVALID_ARGUMENT if
+  // Creates trace `trace.trace_id` (state kOpen, created `trace.created`)
+  // and stores its header leaf; the other TraceRecord fields are derived
+  // (header = header_leaf.encoded_record, size, checkpoint, seq). ALREADY_EXISTS if the id is taken; INVALID_ARGUMENT if
   // header_leaf is not leaf 0 of that trace.
   virtual absl::Status CreateTrace(const TraceRecord& trace,
                                    const TraceLeafWrite& header_leaf) = 0;
