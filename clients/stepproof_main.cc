@@ -10,6 +10,7 @@
 // docs/CLI.md has the full reference.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -56,6 +57,10 @@ ABSL_FLAG(std::string, seed, "",
           "generate: sampling seed, a decimal uint64 (server picks one when unset)");
 ABSL_FLAG(bool, greedy, false, "generate: argmax decoding");
 ABSL_FLAG(uint32_t, max_tokens, 0, "generate: generated-token budget (0 = server's)");
+ABSL_FLAG(double, wait_log, 5,
+          "generate --out: wait up to this many seconds for the global log to "
+          "include the sealed trace, so every bundle in the file carries its "
+          "log inclusion proof (0 = do not wait)");
 ABSL_FLAG(bool, withhold_prompt, false,
           "generate: the trace stores only a salted commitment to the prompt");
 // trace / proof / checkpoint
@@ -270,7 +275,8 @@ int RunGenerate(ServiceClient& client) {
             if (!json) {
               live.Clear();
               std::cout << "sealed: " << s.size() << " leaves (header + "
-                        << s.size() - 1 << " steps), finish "
+                        << s.size() - 1
+                        << (s.size() == 2 ? " step" : " steps") << "), finish "
                         << s.finish_reason() << ", " << s.generated_tokens()
                         << " tokens in "
                         << absl::StrFormat("%.1f s", absl::ToDoubleSeconds(
@@ -301,7 +307,22 @@ int RunGenerate(ServiceClient& client) {
   if (out_path.empty() || trace.trace_id.empty()) {
     return stream.ok() ? kExitOk : kExitFailed;
   }
-  // Every leaf's bundle, against the final checkpoint when the trace sealed.
+  // Every leaf's bundle, against the final checkpoint when the trace sealed,
+  // and with the log inclusion proof once the sequencer has integrated it
+  // (it batches within a fraction of a second; the promise bounds the wait).
+  bool in_log = false;
+  if (sealed) {
+    absl::Time deadline =
+        absl::Now() + absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_wait_log)));
+    for (;;) {
+      absl::StatusOr<v1::GetStepProofResponse> probe =
+          client.GetStepProof(trace.trace_id, 0);
+      if (!probe.ok()) return Failed(probe.status());
+      in_log = probe->in_log();
+      if (in_log || absl::Now() >= deadline) break;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
   for (TraceFileStep& step : trace.steps) {
     absl::StatusOr<v1::GetStepProofResponse> proof =
         client.GetStepProof(trace.trace_id, step.index);
@@ -318,11 +339,15 @@ int RunGenerate(ServiceClient& client) {
                             {{"path", out_path},
                              {"trace_id", trace.trace_id},
                              {"steps", trace.steps.size()},
-                             {"sealed", sealed}}}})
+                             {"sealed", sealed},
+                             {"in_log", in_log}}}})
               << std::endl;
   } else {
     std::cout << "wrote " << out_path << ": the trace and a proof bundle for "
-              << "each of its " << trace.steps.size() << " leaves\n";
+              << "each of its " << trace.steps.size() << " leaves"
+              << (in_log ? ", with the trace's inclusion in the global log"
+                         : " (not yet in the global log)")
+              << "\n";
     if (!trace.prompt_salt_hex.empty()) {
       std::cout << "  (the prompt was withheld; its commitment salt is in the "
                    "file: keep it to open the commitment later)\n";

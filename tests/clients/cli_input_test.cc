@@ -1,6 +1,7 @@
 // The CLIs' input handling: flag spelling and errors (clients/command_line.h),
 // the --key argument (clients/verifier_key_arg.h), files
 // (clients/file_io.h) and escaping of untrusted text (clients/terminal_text.h).
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -100,6 +101,20 @@ TEST(VerifierKeyArgTest, LoadsAnInlineKeyOrAKeyFile) {
       LoadVerifierKeyArg("@" + path);
   ASSERT_TRUE(file_key.ok()) << file_key.status();
   EXPECT_EQ(file_key->public_key(), signer.public_key());
+}
+
+TEST(VerifierKeyArgTest, LoadsAKeyWhoseBase64HoldsPlusSigns) {
+  // Standard base64 uses '+': the key must split at the first two only.
+  for (int seed = 1; seed < 256; ++seed) {
+    provenance::Signer signer = testing::MakeSigner(static_cast<uint8_t>(seed));
+    std::string vkey = signer.verifier_key();
+    if (std::count(vkey.begin(), vkey.end(), '+') <= 2) continue;
+    absl::StatusOr<provenance::NoteVerifier> key = LoadVerifierKeyArg(vkey);
+    ASSERT_TRUE(key.ok()) << vkey << ": " << key.status();
+    EXPECT_EQ(key->public_key(), signer.public_key());
+    return;
+  }
+  FAIL() << "no seed gave a key with '+' in its base64";
 }
 
 TEST(VerifierKeyArgTest, NamesTheProblem) {
