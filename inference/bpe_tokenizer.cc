@@ -397,6 +397,7 @@ absl::StatusOr<BpeTokenizer> BpeTokenizer::Create(TokenizerData data) {
                              static_cast<int32_t>(rank), result->second);
   }
   impl->data = std::move(data);
+  impl->data.merges = std::vector<std::string>();  // folded into impl->merges
   return BpeTokenizer(std::move(impl));
 }
 
