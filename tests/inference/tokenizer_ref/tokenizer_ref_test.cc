@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -247,6 +248,40 @@ TEST_F(TokenizerRefTest, EncodeThroughputOnCorpus) {
   std::printf("encoded %zu bytes into %zu tokens in %.3f s (%.1f MB/s)\n",
               big.size(), ids.size(), s, big.size() / s / 1e6);
   EXPECT_LT(s, 10.0);
+}
+
+TEST_F(TokenizerRefTest, RandomBytesRoundTripIncludingInvalidUtf8) {
+  std::mt19937 rng(5);
+  const std::string pieces[] = {" ", "\n", "a", "Z", "7", "'", "'s", ".",
+                                "\xE4\xB8\xAD", "\xF0\x9F\x98\x80", "\xC3",
+                                "\xFF", "\x80", "<think>", "<|im_end|>", "\t"};
+  for (int round = 0; round < 300; ++round) {
+    std::string text;
+    const int n = rng() % 80;
+    for (int i = 0; i < n; ++i) {
+      if (rng() % 4 == 0) {
+        text.push_back(static_cast<char>(rng() % 256));
+      } else {
+        text += pieces[rng() % (sizeof(pieces) / sizeof(pieces[0]))];
+      }
+    }
+    const std::vector<int32_t> ids = tokenizer_->Encode(text);
+    for (int32_t id : ids) ASSERT_LT(static_cast<uint32_t>(id), 151669u);
+    EXPECT_EQ(tokenizer_->Decode(ids), text);
+  }
+}
+
+TEST_F(TokenizerRefTest, LongSinglePiecesEncodeQuickly) {
+  for (const std::string& text :
+       {std::string(200000, ' '), std::string(200000, 'a'),
+        std::string(100000, '\n'), std::string(50000, '!') + "\n"}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<int32_t> ids = tokenizer_->Encode(text);
+    const double s = std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(tokenizer_->Decode(ids), text);
+    EXPECT_LT(s, 5.0) << text.size() << " bytes of '" << text[0] << "'";
+  }
 }
 
 }  // namespace
