@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "clients/anchor/http_post.h"
 #include "nlohmann/json.hpp"
+#include "provenance/checkpoint.h"
 
 namespace stepproof::clients {
 namespace {
@@ -127,6 +128,21 @@ absl::Status CheckAnchored(absl::string_view rpc_url,
         merkle::ToHex(*anchored), ", checkpoint has ", merkle::ToHex(root)));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckLogCheckpointAnchored(
+    absl::string_view rpc_url, absl::string_view contract,
+    absl::string_view signed_log_checkpoint,
+    const provenance::NoteVerifier& log_key) {
+  absl::StatusOr<provenance::Checkpoint> checkpoint =
+      provenance::OpenCheckpoint(signed_log_checkpoint, log_key);
+  if (!checkpoint.ok()) {
+    return absl::Status(checkpoint.status().code(),
+                        absl::StrCat("log checkpoint: ",
+                                     checkpoint.status().message()));
+  }
+  return CheckAnchored(rpc_url, contract, AnchorLogId(checkpoint->origin),
+                       checkpoint->size, checkpoint->root);
 }
 
 }  // namespace stepproof::clients

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "merkle/hash.h"
+#include "provenance/verifier_key.h"
 
 namespace stepproof::clients {
 
@@ -57,6 +58,16 @@ absl::Status CheckAnchored(absl::string_view rpc_url,
                            absl::string_view contract,
                            const merkle::Hash& log_id, uint64_t tree_size,
                            const merkle::Hash& root);
+
+// Opens `signed_log_checkpoint` (a C2SP signed note, e.g. a bundle's
+// log.checkpoint) with `log_key`, then CheckAnchored(rpc_url, contract,
+// AnchorLogId(origin), size, root). Errors: those of
+// provenance::OpenCheckpoint (the signature or the text is bad; prefixed
+// "log checkpoint: "), then those of CheckAnchored.
+absl::Status CheckLogCheckpointAnchored(
+    absl::string_view rpc_url, absl::string_view contract,
+    absl::string_view signed_log_checkpoint,
+    const provenance::NoteVerifier& log_key);
 
 }  // namespace stepproof::clients
 

@@ -25,6 +25,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "provenance/checkpoint.h"
+#include "provenance/note.h"
+#include "provenance/signer.h"
 
 extern char** environ;
 
@@ -374,6 +377,39 @@ TEST_F(AnchorCheckOnAnvilTest, RejectsAnAddressWithoutTheContract) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("no RootAnchor contract"));
   EXPECT_EQ(CheckAnchored(url_, "0x1234", log_id_, 7, Filled(0x77)).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(AnchorCheckOnAnvilTest, ChecksASignedLogCheckpoint) {
+  Anchor(7, Filled(0x77));
+  const std::array<uint8_t, 32> seed{1, 2, 3};
+  auto signer = provenance::Signer::FromSeed("anchor-check.example/log", seed);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  provenance::Checkpoint cp;
+  cp.origin = "anchor-check.example/log";  // the registered log id's origin
+  cp.size = 7;
+  cp.root = Filled(0x77);
+  auto note = provenance::SignNote(cp.Marshal(), *signer);
+  ASSERT_TRUE(note.ok()) << note.status();
+  EXPECT_TRUE(CheckLogCheckpointAnchored(url_, contract_, *note, signer->verifier()).ok());
+
+  cp.root[0] ^= 1;  // validly signed, but not the anchored root
+  auto other = provenance::SignNote(cp.Marshal(), *signer);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(CheckLogCheckpointAnchored(url_, contract_, *other, signer->verifier()).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  cp.origin = "other.example/log";  // another log id
+  cp.root = Filled(0x77);
+  auto other_log = provenance::SignNote(cp.Marshal(), *signer);
+  ASSERT_TRUE(other_log.ok());
+  EXPECT_EQ(CheckLogCheckpointAnchored(url_, contract_, *other_log, signer->verifier()).code(),
+            absl::StatusCode::kNotFound);
+
+  std::string forged = *note;  // the anchored values, signature broken
+  forged[forged.size() - 5] = forged[forged.size() - 5] == 'A' ? 'B' : 'A';
+  absl::Status s = CheckLogCheckpointAnchored(url_, contract_, forged, signer->verifier());
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("log checkpoint: "));
 }
 
 TEST_F(AnchorCheckOnAnvilTest, ReportsAChainThatWentAway) {
