@@ -53,10 +53,12 @@ struct TokenizerData {
 class BpeTokenizer {
  public:
   // Builds a tokenizer. Returns INVALID_ARGUMENT naming the problem when the
-  // model or pre-tokenizer is unsupported, the vocabulary is empty, a token
-  // text is duplicated or empty, token_types has the wrong length, a merge
-  // is malformed or names an unknown token (or its result is not a token),
-  // or bos/eos/pad ids are out of range.
+  // model or pre-tokenizer is unsupported, the vocabulary is empty or lacks
+  // one of the 256 single-byte tokens, token_types has the wrong length, a
+  // merge is malformed or names an unknown token (or its result is not a
+  // token), or bos/eos/pad ids are out of range. Duplicated token texts are
+  // accepted (TokenId returns the first id); a repeated merge keeps its
+  // first rank.
   static absl::StatusOr<BpeTokenizer> Create(TokenizerData data);
 
   BpeTokenizer(BpeTokenizer&&) noexcept;
