@@ -88,14 +88,16 @@ function parseNote(note) {
 }
 
 // The note's text if it carries a valid signature by `verifier` (from
-// parseVerifierKey). Throws Error otherwise.
+// parseVerifierKey). As docs/FORMAT.md "Signed notes": signatures by other
+// (name, key id) pairs are ignored; any matching signature that does not
+// verify rejects the note; no matching signature rejects it. Throws Error.
 function openNote(note, verifier) {
   const { text, signatures } = parseNote(note);
   const idHex = verifier.keyId.toString(16).padStart(8, '0');
   const mine = signatures.filter((s) => s.name === verifier.name && s.keyId === verifier.keyId);
   if (mine.length === 0) throw new Error(`note has no signature by key ${verifier.name}+${idHex}`);
   const message = Buffer.from(text, 'utf8');
-  if (!mine.some((s) => verifier.verify(message, s.signature))) {
+  if (!mine.every((s) => verifier.verify(message, s.signature))) {
     throw new Error(`signature by key ${verifier.name}+${idHex} does not verify`);
   }
   return text;

@@ -135,3 +135,16 @@ test('size 0 extends to anything with an empty proof; sizes are BigInt-safe', ()
   verifyConsistency(4n, 8n, h(ROOTS[4]), h(ROOTS[8]), VECTORS.find((v) => v.m === 4 && v.n === 8).proof);
   assert.throws(() => verifyConsistency(3, 3, h(ROOTS[3]), h(ROOTS[4]), []), /roots differ/);
 });
+
+test('verifies the trace consistency proofs of the project vectors (C++ provenance output)', () => {
+  // tests/provenance/vectors/vectors.json: roots of the signed trace
+  // checkpoints at sizes 1, 2, 3 and its consistency_proofs.
+  const b64 = (x) => Buffer.from(x, 'base64');
+  const roots = { 1: b64('tsMkHpg7ovVSPPuH5UznoM65fAjfNCbNX2T4xz59idg='), 2: b64('w8rWtiYAsOg+GuQb51+mPZHWsC24F6/WfGTs/TTi+4U='), 3: b64('okKmKBNxsNNsR3LbpyQtd0YJsIf3iaQIcfe2EhlwNwU=') };
+  assert.equal(roots[3].toString('hex'), 'a242a6281371b0d36c4772dba7242d774609b087f789a40871f7b61219703705');
+  const p13 = ['3015b441ce0dcfb7fab0fae1824b8f94310741d0fe081c71dbc84ec7795ae2b7', '1a84ab26f5b4dbaddf869660ee83d7189d26d0e25518fa32a88c90556d3dc87f'].map(h);
+  const p23 = ['1a84ab26f5b4dbaddf869660ee83d7189d26d0e25518fa32a88c90556d3dc87f'].map(h);
+  verifyConsistency(1, 3, roots[1], roots[3], p13);
+  verifyConsistency(2, 3, roots[2], roots[3], p23);
+  assert.throws(() => verifyConsistency(1, 3, roots[2], roots[3], p13));
+});

@@ -26,6 +26,15 @@ test('rejects the published note with its text or signature changed', () => {
   assert.throws(() => openNote(SPEC_NOTE, v), /no signature by key PeterNeumann\+c74f20a3/);
 });
 
+test('ignores other keys\' signatures but rejects a bad second signature by the key', () => {
+  const v = parseVerifierKey(GO_VKEY);
+  const sigLine = GO_NOTE.slice(GO_NOTE.lastIndexOf('\u2014'));
+  const specSig = SPEC_NOTE.slice(SPEC_NOTE.lastIndexOf('\u2014'));
+  assert.ok(openNote(GO_NOTE + specSig, v));
+  const badCopy = sigLine.replace('x08go/', 'x08go+');
+  assert.throws(() => openNote(GO_NOTE + badCopy, v), /does not verify/);
+});
+
 test('rejects verifier keys with any character changed or a wrong key id', () => {
   for (let i = 0; i < GO_VKEY.length; i++) {
     const c = GO_VKEY[i];
@@ -67,4 +76,22 @@ test('parses checkpoint extensions and rejects non-canonical sizes and roots', (
   assert.throws(() => parseCheckpoint(`o\n5\n${root}`), /final newline/);
   assert.throws(() => parseCheckpoint(`\n5\n${root}\n`), /empty origin/);
   assert.throws(() => parseNote('text\n\u2014 k AAAA\n'), /blank line/);
+});
+
+// The project's provenance vectors (tests/provenance/vectors/, made by the C++
+// provenance library, checked by the Python verifier), values copied here.
+const PROJECT_VKEY = 'log.stepproof.example+bfa791f1+AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea';
+const PROJECT_LOG_CHECKPOINT = 'log.stepproof.example\n3\nn5e3R2BXcczDt2/Qcb4hwlvll8mzrJYkmtPl5U5J0e8=\n\n\u2014 log.stepproof.example v6eR8fYwyxTi0XcRz4tWIgCrIMHLr47mF8hiVSNMCu/n8Ix7+GiH16dRQC+zVjV07gMaiwWAIHORgTlVBYWm+C938gY=\n';
+const PROJECT_FINAL_TRACE_CHECKPOINT = 'log.stepproof.example/trace/000102030405060708090a0b0c0d0e0f\n3\nokKmKBNxsNNsR3LbpyQtd0YJsIf3iaQIcfe2EhlwNwU=\nstepproof.final\n\n\u2014 log.stepproof.example v6eR8dT4VSZdjQPke2Vs5+/WTSEMBa4CnWqar3JxJ//rU9GcxXLbNzbTzbXbJhlhgmFbCihqC6kWOmDpUBjPnKqsDA8=\n';
+
+test('opens the log and trace checkpoints of the project vectors (C++ provenance output)', () => {
+  const v = parseVerifierKey(PROJECT_VKEY);
+  const log = openCheckpoint(PROJECT_LOG_CHECKPOINT, v);
+  assert.equal(log.origin, 'log.stepproof.example');
+  assert.equal(log.size, 3n);
+  assert.equal(log.root.toString('hex'), '9f97b747605771ccc3b76fd071be21c25be597c9b3ac96249ad3e5e54e49d1ef');  // vectors.json log.root
+  const trace = openCheckpoint(PROJECT_FINAL_TRACE_CHECKPOINT, v);
+  assert.equal(trace.root.toString('hex'), 'a242a6281371b0d36c4772dba7242d774609b087f789a40871f7b61219703705');
+  assert.deepEqual(trace.extensions, ['stepproof.final']);
+  assert.throws(() => openCheckpoint(PROJECT_LOG_CHECKPOINT.replace('\n3\n', '\n2\n'), v), /does not verify/);
 });
