@@ -17,7 +17,7 @@ constexpr int kSpinIterations = 20000;  // ~0.1 ms of pause instructions
 ThreadPool::ThreadPool(int n_threads)
     : n_threads_(std::max(1, n_threads > 0 ? n_threads
                                            : static_cast<int>(std::thread::hardware_concurrency()))) {
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -31,7 +31,7 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::RunShare(int /*index*/) {
+void ThreadPool::RunChunks() {
   const int64_t chunks = (job_n_ + job_grain_ - 1) / job_grain_;
   for (;;) {
     const int64_t k = next_chunk_.fetch_add(1, std::memory_order_relaxed);
@@ -40,7 +40,7 @@ void ThreadPool::RunShare(int /*index*/) {
   }
 }
 
-void ThreadPool::WorkerLoop(int index) {
+void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   for (;;) {
     uint64_t g = generation_.load(std::memory_order_acquire);
@@ -55,8 +55,18 @@ void ThreadPool::WorkerLoop(int index) {
     }
     if (stopping_.load()) return;
     seen = g;
-    RunShare(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // Join the current job if it is still open.
+    int64_t st = state_.load(std::memory_order_acquire);
+    bool joined = false;
+    while ((st & kClosed) == 0) {
+      if (state_.compare_exchange_weak(st, st + 1, std::memory_order_acq_rel)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
+    RunChunks();
+    state_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
@@ -73,14 +83,16 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   job_n_ = n;
   job_grain_ = grain;
   next_chunk_.store(0, std::memory_order_relaxed);
-  pending_.store(n_threads_ - 1, std::memory_order_release);
+  state_.store(0, std::memory_order_release);  // open
   {
     absl::MutexLock lock(&mu_);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     wake_.SignalAll();
   }
-  RunShare(0);
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+  RunChunks();
+  // All chunks are taken; close the job and wait for the workers inside it.
+  state_.fetch_or(kClosed, std::memory_order_acq_rel);
+  for (int spin = 0; (state_.load(std::memory_order_acquire) & (kClosed - 1)) != 0; ++spin) {
     if (spin < kSpinIterations) {
       STEPPROOF_PAUSE();
     } else {

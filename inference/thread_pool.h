@@ -44,8 +44,8 @@ class ThreadPool {
                    const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void WorkerLoop(int index);
-  void RunShare(int index);
+  void WorkerLoop();
+  void RunChunks();
 
   const int n_threads_;
   std::vector<std::thread> workers_;
@@ -56,7 +56,11 @@ class ThreadPool {
   int64_t job_grain_ = 1;
   std::atomic<int64_t> next_chunk_{0};
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  // kClosed | number of workers inside the current job. A worker joins only
+  // while the job is open, so the caller never waits for a worker that was
+  // descheduled before it could start (it just does that worker's chunks).
+  static constexpr int64_t kClosed = int64_t{1} << 40;
+  std::atomic<int64_t> state_{kClosed};
 
   absl::Mutex mu_;
   absl::CondVar wake_;
