@@ -990,7 +990,8 @@ class SqliteProvenanceStore : public ProvenanceStore {
       return;
     }
     bool any_ok = false;
-    for (PendingWrite* p : group) {
+    for (size_t i = 0; i < group.size(); ++i) {
+      PendingWrite* p = group[i];
       absl::Status s = w.Exec("SAVEPOINT op");
       if (s.ok()) {
         s = (*p->op)(w);
@@ -1000,6 +1001,18 @@ class SqliteProvenanceStore : public ProvenanceStore {
       }
       p->result = s;
       any_ok = any_ok || s.ok();
+      if (sqlite3_get_autocommit(w.db()) != 0) {
+        // SQLite rolled the whole transaction back (I/O error, disk full):
+        // the group's earlier writes are gone too, and later ones must not
+        // run outside a transaction. Everyone gets an error.
+        absl::Status lost = absl::UnavailableError(absl::StrCat(
+            "write transaction rolled back by SQLite: ",
+            s.ok() ? "unknown cause" : s.message()));
+        for (size_t j = 0; j < group.size(); ++j) {
+          if (j > i || group[j]->result.ok()) group[j]->result = lost;
+        }
+        return;
+      }
     }
     if (!any_ok) {
       w.Exec("ROLLBACK").IgnoreError();
