@@ -2,13 +2,13 @@
 'use strict';
 const fs = require('node:fs');
 const { ethers } = require('ethers');
-const { parseCli, requireOption, runMain, UsageError } = require('../lib/cli');
+const { parseCli, requireOption, runMain, UsageError, contractFromArgs } = require('../lib/cli');
 const { connect, loadPrivateKey } = require('../lib/chain');
 const { parseVerifierKey } = require('../lib/note');
 const { StepProofClient } = require('../lib/stepproofd');
 const { anchorLatest } = require('../lib/anchoring');
 
-const HELP = `usage: anchor.js --server HOST:PORT --key VKEY --rpc URL --contract ADDR
+const HELP = `usage: anchor.js --server HOST:PORT --key VKEY --rpc URL (--contract ADDR | --deployment FILE)
                  [--key-file FILE] [--token-file FILE] [--proto-dir DIR] [--tls]
                  [--confirmations N] [--from-block N] [--no-record] [--json]
 
@@ -28,13 +28,16 @@ again; its existing transaction is reported (and recorded again).
   --key VKEY           the log's C2SP verifier key (name+id+key), or @FILE
   --rpc URL            chain JSON-RPC endpoint (http:// or https://)
   --contract ADDR      the RootAnchor contract
+  --deployment FILE    deploy.js --out file: its contract, and its deployment
+                       block as the default --from-block
   --key-file FILE      0x-hex private key of the registered anchorer;
                        default: env STEPPROOF_ANCHOR_PRIVATE_KEY
   --token-file FILE    stepproofd API token (default: env STEPPROOF_API_TOKEN)
   --proto-dir DIR      where stepproof/v1/*.proto live (default: the repo's proto/)
   --tls                connect to stepproofd over TLS
   --confirmations N    blocks to wait for (default 1)
-  --from-block N       first block to search for earlier anchor events (default 0)
+  --from-block N       first block to search for earlier anchor events
+                       (default: the deployment block, or 0)
   --no-record          do not call RecordAnchor
   --json               print the result as JSON
   --help               this text
@@ -48,6 +51,7 @@ function readMaybeFile(v) {
 runMain(async () => {
   const args = parseCli(HELP, {
     server: { type: 'string' }, key: { type: 'string' }, rpc: { type: 'string' }, contract: { type: 'string' },
+    deployment: { type: 'string' },
     'key-file': { type: 'string' }, 'token-file': { type: 'string' }, 'proto-dir': { type: 'string' },
     tls: { type: 'boolean' }, confirmations: { type: 'string' }, 'from-block': { type: 'string' },
     'no-record': { type: 'boolean' }, json: { type: 'boolean' },
@@ -55,12 +59,11 @@ runMain(async () => {
   const server = requireOption(args, 'server');
   const verifier = parseVerifierKey(readMaybeFile(requireOption(args, 'key')));
   const rpc = requireOption(args, 'rpc');
-  const contractAddress = requireOption(args, 'contract');
+  const { contract: contractAddress, fromBlock } = contractFromArgs(args);
+  if (!contractAddress) throw new UsageError('missing required option --contract or --deployment (see --help)');
   if (!ethers.isAddress(contractAddress)) throw new UsageError(`--contract is not an address: "${contractAddress}"`);
   const confirmations = Number(args.confirmations || 1);
-  const fromBlock = Number(args['from-block'] || 0);
   if (!Number.isInteger(confirmations) || confirmations < 1) throw new UsageError('--confirmations must be a positive integer');
-  if (!Number.isInteger(fromBlock) || fromBlock < 0) throw new UsageError('--from-block must be a block number');
   const token = args['token-file'] ? fs.readFileSync(args['token-file'], 'utf8').trim() : (process.env.STEPPROOF_API_TOKEN || '');
 
   const conn = await connect(rpc);

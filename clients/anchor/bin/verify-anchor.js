@@ -2,13 +2,14 @@
 'use strict';
 const fs = require('node:fs');
 const { ethers } = require('ethers');
-const { parseCli, requireOption, runMain, UsageError } = require('../lib/cli');
+const { parseCli, requireOption, runMain, UsageError, contractFromArgs } = require('../lib/cli');
 const { connect } = require('../lib/chain');
 const { parseVerifierKey } = require('../lib/note');
 const { verifyAnchored, logCheckpointOfBundle } = require('../lib/verify');
 
 const HELP = `usage: verify-anchor.js (--checkpoint FILE | --bundle FILE) --key VKEY --rpc URL
-                        [--contract ADDR] [--min-confirmations N] [--from-block N] [--json]
+                        [--contract ADDR | --deployment FILE] [--min-confirmations N]
+                        [--from-block N] [--json]
 
 Checks that a signed log checkpoint (or a proof bundle's log checkpoint) is
 anchored on a chain: its signature verifies with the verifier key, and
@@ -21,8 +22,11 @@ transaction, block, block time and confirmations.
   --rpc URL              chain JSON-RPC endpoint (http:// or https://)
   --contract ADDR        the RootAnchor contract you trust; with --bundle it
                          defaults to the bundle's anchor.contract_address
+  --deployment FILE      deploy.js --out file: its contract, and its deployment
+                         block as the default --from-block
   --min-confirmations N  fail unless the anchor has N confirmations (default 1)
-  --from-block N         first block to search for the anchor event (default 0)
+  --from-block N         first block to search for the anchor event
+                         (default: the deployment block, or 0)
   --json                 print the result as JSON
   --help                 this text
 
@@ -39,7 +43,7 @@ function readFile(file, what) {
 runMain(async () => {
   const args = parseCli(HELP, {
     checkpoint: { type: 'string' }, bundle: { type: 'string' }, key: { type: 'string' }, rpc: { type: 'string' },
-    contract: { type: 'string' }, 'min-confirmations': { type: 'string' }, 'from-block': { type: 'string' },
+    contract: { type: 'string' }, deployment: { type: 'string' }, 'min-confirmations': { type: 'string' }, 'from-block': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (!!args.checkpoint === !!args.bundle) throw new UsageError('give exactly one of --checkpoint FILE or --bundle FILE');
@@ -47,9 +51,7 @@ runMain(async () => {
   const verifier = parseVerifierKey(vkey.startsWith('@') ? readFile(vkey.slice(1), 'verifier key').trim() : vkey);
   const rpc = requireOption(args, 'rpc');
   const minConf = Number(args['min-confirmations'] || 1);
-  const fromBlock = Number(args['from-block'] || 0);
   if (!Number.isInteger(minConf) || minConf < 1) throw new UsageError('--min-confirmations must be a positive integer');
-  if (!Number.isInteger(fromBlock) || fromBlock < 0) throw new UsageError('--from-block must be a block number');
 
   let note;
   let recorded = null;
@@ -58,7 +60,9 @@ runMain(async () => {
   } else {
     note = readFile(args.checkpoint, 'checkpoint');
   }
-  let contractAddress = args.contract;
+  const chosen = contractFromArgs(args);
+  const fromBlock = chosen.fromBlock;
+  let contractAddress = chosen.contract;
   if (!contractAddress && recorded && recorded.contract_address) {
     contractAddress = recorded.contract_address;
     console.error(`note: using the contract named by the bundle, ${contractAddress}; pass --contract to use one you trust`);

@@ -121,8 +121,10 @@ async function waitForReceipt(conn, hash, { confirmations = 1, timeoutMs = 60000
 
 // The RootAnchored event of (logId, treeSize), or null.
 async function findAnchorEvent(conn, contract, logId, treeSize, fromBlock = 0) {
+  const head = await onChain(conn, 'reading the block number', () => conn.provider.getBlockNumber());
+  if (fromBlock > head) return null;
   const events = await onChain(conn, 'reading RootAnchored events', () =>
-    contract.queryFilter(contract.filters.RootAnchored(logId, treeSize), fromBlock, 'latest'));
+    contract.queryFilter(contract.filters.RootAnchored(logId, treeSize), fromBlock, head));
   return events.length > 0 ? events[events.length - 1] : null;
 }
 

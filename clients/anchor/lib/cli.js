@@ -38,4 +38,31 @@ function runMain(main) {
   );
 }
 
-module.exports = { parseCli, requireOption, runMain, UsageError };
+// The contract and the first block to search for its events: --contract ADDR
+// and --from-block N, or --deployment FILE (deploy.js --out), whose
+// `contract` and `deployBlock` are the defaults for both.
+function contractFromArgs(args) {
+  let contract = args.contract;
+  let fromBlock = 0;
+  if (args.deployment) {
+    let d;
+    try {
+      d = JSON.parse(require('node:fs').readFileSync(args.deployment, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`cannot read --deployment ${args.deployment}: ${e.message}`);
+    }
+    if (typeof d.contract !== 'string') throw new UsageError(`--deployment ${args.deployment} names no contract`);
+    if (contract && contract.toLowerCase() !== d.contract.toLowerCase()) {
+      throw new UsageError(`--contract ${contract} differs from the contract in ${args.deployment} (${d.contract})`);
+    }
+    contract = d.contract;
+    if (Number.isInteger(d.deployBlock)) fromBlock = d.deployBlock;
+  }
+  if (args['from-block'] !== undefined) {
+    fromBlock = Number(args['from-block']);
+    if (!/^\d+$/.test(args['from-block'])) throw new UsageError('--from-block must be a block number');
+  }
+  return { contract, fromBlock };
+}
+
+module.exports = { parseCli, requireOption, runMain, UsageError, contractFromArgs };

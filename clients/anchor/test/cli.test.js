@@ -97,6 +97,13 @@ test('deploy, anchor over gRPC, verify a checkpoint and a bundle from the comman
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stdout, /root equal: .* size 11/);
   assert.match(v.stdout, new RegExp(`anchored in tx ${result.txHash} block ${result.blockNumber} at \\d{4}-\\d\\d-\\d\\dT.* \\(1 confirmations, chain 31337\\)`));
+  // The deployment file stands for --contract (and the first block to search).
+  const vd = await run('verify-anchor.js', ['--checkpoint', cpFile, '--key', log.signer.verifierKey, '--rpc', chain.url, '--deployment', deployOut]);
+  assert.equal(vd.code, 0, vd.stderr);
+  assert.match(vd.stdout, new RegExp(`anchored in tx ${result.txHash}`));
+  const late = await run('verify-anchor.js', ['--checkpoint', cpFile, '--key', log.signer.verifierKey, '--rpc', chain.url, '--deployment', deployOut, '--from-block', String(result.blockNumber + 1)]);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, /RootAnchored event was not found from block/);
   const v2 = await run('verify-anchor.js', ['--checkpoint', cpFile, '--key', log.signer.verifierKey, '--rpc', chain.url, '--contract', contract, '--min-confirmations', '3']);
   assert.equal(v2.code, 1);
   assert.match(v2.stderr, /only 1 confirmations, need 3/);
