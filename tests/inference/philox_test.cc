@@ -62,6 +62,16 @@ TEST(PhiloxTest, UniformTakesTheTop53BitsOfWords1And0) {
             std::ldexp(static_cast<double>(b2 >> 11), -53));
 }
 
+TEST(PhiloxTest, UniformMatchesTheDocumentedDrawVectors) {
+  // docs/DECODING.md, computed by the Python reference printed there.
+  EXPECT_EQ(PhiloxUniform(0, 0), 0x1.c2d38b1acc4fdp-1);
+  EXPECT_EQ(PhiloxUniform(42, 7), 0x1.a1e132156ef60p-2);
+  EXPECT_EQ(PhiloxUniform(~uint64_t{0}, (uint64_t{1} << 40) + 3),
+            0x1.f333edcd6a9f4p-3);
+  EXPECT_EQ(Philox4x32({7, 0, 0, 0}, {42, 0}),
+            (PhiloxCounter{0x5bbd83b1, 0x68784c85, 0x172067aa, 0x2e6b75b7}));
+}
+
 TEST(PhiloxTest, UniformIsInUnitIntervalWithMeanOneHalf) {
   double sum = 0;
   const int n = 100000;
