@@ -5,8 +5,6 @@
 #define STEPPROOF_TESTS_PROVENANCE_TEST_UTIL_H_
 
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +13,7 @@
 #include "provenance/signer.h"
 #include "provenance/trace_builder.h"
 #include "provenance/trace_header.h"
+#include "test_util_files.h"
 
 namespace stepproof::provenance::testing {
 
@@ -86,13 +85,6 @@ inline TraceBuilder TestTrace(const Signer& signer, int steps,
     EXPECT_TRUE(b->Finish().ok());
   }
   return *std::move(b);
-}
-
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace stepproof::provenance::testing
