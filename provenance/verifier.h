@@ -33,7 +33,8 @@ namespace stepproof::provenance {
 // Checks, in order: the record's fields re-encode to encoded_record; the
 // encoding decodes (canonical); leaf_index == record.index; the trace
 // checkpoint is signed by `key` and parses; its origin is
-// "<log origin>/trace/<record.trace_id>"; the inclusion proof leads from
+// "<log origin>/trace/<record.trace_id>"; a header record names `key`
+// (key_name, key_id); the inclusion proof leads from
 // HashLeaf(encoded_record) at leaf_index to the checkpoint root. When present:
 // the log part (the trace checkpoint is final, the log checkpoint is signed by
 // `key`, has origin <log origin>, and the log inclusion proof leads from
@@ -58,7 +59,7 @@ absl::StatusOr<std::vector<StepRecord>> VerifyTrace(
 // RFC 9162 consistency proof from the older to the newer: both signed by
 // `key`, same origin, older size <= newer size, proof checks. Equal sizes need
 // an empty proof and equal roots. An older size of 0 is accepted with an
-// empty proof (nothing to be consistent with).
+// empty proof and the empty tree's root (nothing to be consistent with).
 absl::Status VerifyCheckpointConsistency(absl::string_view older_note,
                                          absl::string_view newer_note,
                                          absl::Span<const merkle::Hash> proof,
