@@ -83,7 +83,14 @@ test('anchors a real stepproofd log and its bundles carry the anchor', { skip: s
   t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const tokenFile = path.join(tmp, 'token');
   fs.writeFileSync(tokenFile, 'test-token\n', { mode: 0o600 });
-  const server = await startStepproofd(path.join(tmp, 'data'), tokenFile);
+  let server;
+  try {
+    server = await startStepproofd(path.join(tmp, 'data'), tokenFile);
+  } catch (e) {
+    // Built before models/stepproof-arith.gguf existed: nothing to serve.
+    if (!MODEL && /no embedded model/.test(e.message)) return t.skip('this stepproofd build has no embedded model');
+    throw e;
+  }
   t.after(() => server.stop());
   const chain = await startAnvil();
   t.after(() => chain.stop());
