@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
@@ -79,6 +80,36 @@ absl::StatusOr<std::vector<std::string>> PrepareCommandLine(int argc,
           absl::StrCat("bad value for ", shown, ": ", error));
     }
   }
+  return out;
+}
+
+bool WantsHelp(const std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") return false;
+    if (a == "-h" || a == "--help" || a == "-help") return true;
+  }
+  return args.size() >= 2 && args[1] == "help";
+}
+
+std::string DescribeFlags(absl::string_view file_substring) {
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!absl::StrContains(flag->Filename(), file_substring)) continue;
+    std::string shown(name);
+    std::replace(shown.begin(), shown.end(), '_', '-');
+    std::string value = flag->DefaultValue();
+    std::string line = absl::StrCat("  --", shown);
+    if (flag->IsOfType<std::string>()) {
+      value = absl::StrCat("\"", value, "\"");
+    }
+    absl::StrAppend(&line, "\n      ", flag->Help(), " (default ", value,
+                    ")\n");
+    lines.emplace_back(shown, std::move(line));
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const auto& [name, line] : lines) out += line;
   return out;
 }
 

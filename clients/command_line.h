@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace stepproof::clients {
 
@@ -25,6 +26,16 @@ namespace stepproof::clients {
 // absl::ParseCommandLine sets them again from the result.
 absl::StatusOr<std::vector<std::string>> PrepareCommandLine(int argc,
                                                             char** argv);
+
+// True if the (prepared) arguments ask for help: -h, --help or the command
+// "help". The CLIs answer it themselves with exit status 0 (absl's --help
+// exits with 1, which `stepproof-audit` reserves for "not verified").
+bool WantsHelp(const std::vector<std::string>& args);
+
+// The flags defined in source files whose path contains `file_substring`,
+// one per entry sorted by name and spelled with dashes:
+//   --top-p P   generate: nucleus sampling threshold (default -1)
+std::string DescribeFlags(absl::string_view file_substring);
 
 }  // namespace stepproof::clients
 

@@ -53,7 +53,7 @@ ABSL_FLAG(std::string, state, "",
 namespace stepproof::clients {
 namespace {
 
-constexpr char kUsage[] = R"(stepproof-audit: check StepProof proofs and logs.
+constexpr char kUsage[] = R"(check StepProof proofs and logs.
 
 usage:
   stepproof-audit verify BUNDLE.json --key VKEY
@@ -397,6 +397,11 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::vector<std::string>> prepared =
       PrepareCommandLine(argc, argv);
   if (!prepared.ok()) return Usage(prepared.status().message());
+  if (WantsHelp(*prepared)) {
+    std::cout << "stepproof-audit: " << kUsage << "\n\nflags:\n"
+              << DescribeFlags("stepproof_audit_main");
+    return 0;
+  }
   std::vector<char*> args;
   for (std::string& a : *prepared) args.push_back(a.data());
   std::vector<char*> positional =

@@ -71,7 +71,7 @@ ABSL_FLAG(uint64_t, size, 0, "checkpoint: a log size (0 = the latest)");
 namespace stepproof::clients {
 namespace {
 
-constexpr char kUsage[] = R"(stepproof: ask a StepProof server for reasoning traces and their proofs.
+constexpr char kUsage[] = R"(ask a StepProof server for reasoning traces and their proofs.
 
 usage:
   stepproof generate --prompt "What is 478 + 854?" [--out TRACE.json]
@@ -482,6 +482,11 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::vector<std::string>> prepared =
       PrepareCommandLine(argc, argv);
   if (!prepared.ok()) return Usage(prepared.status().message());
+  if (WantsHelp(*prepared)) {
+    std::cout << "stepproof: " << kUsage << "\n\nflags:\n"
+              << DescribeFlags("stepproof_main");
+    return 0;
+  }
   std::vector<char*> args;
   for (std::string& a : *prepared) args.push_back(a.data());
   std::vector<char*> positional =

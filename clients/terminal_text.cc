@@ -76,9 +76,11 @@ std::string IndentForTerminal(absl::string_view text,
   std::string escaped = EscapeForTerminal(text);
   std::string out;
   out.reserve(escaped.size());
+  bool pending_indent = false;  // after a newline; blank lines get none
   for (char c : escaped) {
+    if (pending_indent && c != '\n') out.append(indent.data(), indent.size());
+    pending_indent = c == '\n';
     out.push_back(c);
-    if (c == '\n') out.append(indent.data(), indent.size());
   }
   return out;
 }

@@ -17,8 +17,8 @@ namespace stepproof::clients {
 // escapes ("\x1b", "\u009b", "\xff"); everything else unchanged.
 std::string EscapeForTerminal(absl::string_view text);
 
-// `text` escaped as above and with every line after the first prefixed by
-// `indent`, for multi-line step text under a heading.
+// `text` escaped as above and with every non-empty line after the first
+// prefixed by `indent`, for multi-line step text under a heading.
 std::string IndentForTerminal(absl::string_view text, absl::string_view indent);
 
 // `text` escaped as above with every line, the first included, prefixed by

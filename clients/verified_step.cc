@@ -119,8 +119,11 @@ std::string FormatTraceHeader(const provenance::TraceHeader& h,
                  h.sampling.top_k, h.sampling.seed,
                  h.sampling.max_new_tokens));
   if (h.prompt.has_value()) {
+    // The templated prompt usually ends in a newline; show it without.
+    absl::string_view prompt = *h.prompt;
+    while (!prompt.empty() && prompt.back() == '\n') prompt.remove_suffix(1);
     absl::StrAppend(&out, indent, "prompt: ",
-                    IndentForTerminal(*h.prompt, absl::StrCat(indent, "  ")),
+                    IndentForTerminal(prompt, absl::StrCat(indent, "  ")),
                     "\n");
   }
   if (h.prompt_commitment.has_value()) {

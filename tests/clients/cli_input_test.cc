@@ -84,6 +84,7 @@ TEST(TerminalTextTest, EscapesControlSequencesAndInvalidUtf8) {
 
 TEST(TerminalTextTest, IndentsContinuationLines) {
   EXPECT_EQ(IndentForTerminal("a\nb\nc", "  "), "a\n  b\n  c");
+  EXPECT_EQ(IndentForTerminal("a\n\nb\n", "  "), "a\n\n  b\n");
   EXPECT_EQ(IndentLines("line 1\nline 2\n", "    "),
             "    line 1\n    line 2\n");
 }

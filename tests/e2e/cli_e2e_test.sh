@@ -156,7 +156,7 @@ PYEOF
 )
 expect_exit 1 "$WORK/vk.out" "$AUDIT" verify "$WORK/b_last.json" --key "$OTHER_KEY"
 contains "$WORK/vk.out" "NOT VERIFIED"
-BAD_ID_KEY="$(echo "$KEY" | cut -d+ -f1)+00000000+$(echo "$KEY" | cut -d+ -f3)"
+BAD_ID_KEY="$(echo "$KEY" | cut -d+ -f1)+00000000+$(echo "$KEY" | cut -d+ -f3-)"
 expect_exit 2 "$WORK/vbad.out" "$AUDIT" verify "$WORK/b_last.json" --key "$BAD_ID_KEY"
 contains "$WORK/vbad.out" "does not parse"
 expect_exit 2 "$WORK/nokey.out" "$AUDIT" verify "$WORK/b_last.json"
@@ -164,7 +164,11 @@ contains "$WORK/nokey.out" "--key is required"
 expect_exit 2 "$WORK/nofile.out" "$AUDIT" verify "$WORK/missing.json" --key "$KEY"
 expect_exit 2 "$WORK/badflag.out" "$AUDIT" verify "$WORK/b_last.json" --key "$KEY" --frobnicate
 contains "$WORK/badflag.out" "unknown flag --frobnicate"
-pass "tampered bundle and trace fail with exit 1; usage and I/O errors exit 2"
+expect_exit 0 "$WORK/help.out" "$AUDIT" --help
+contains "$WORK/help.out" "exit status: 0 verified, 1 not verified, 2 usage or I/O error"
+expect_exit 0 "$WORK/help2.out" "$SP" --help
+contains "$WORK/help2.out" "--withhold-prompt"
+pass "tampered bundle and trace fail with exit 1; usage and I/O errors exit 2; --help exits 0"
 
 # --- --json: one JSON object per line, events in order
 expect_exit 0 "$WORK/gen2.jsonl" "$SP" "${S[@]}" --json generate --prompt "What is 12 + 30?" \
