@@ -220,6 +220,27 @@ TEST(StepSegmenterTest, InvalidBytesBecomeReplacementCharacters) {
               ElementsAre("\xEF\xBF\xBD" "a\xEF\xBF\xBD"));
 }
 
+TEST(StepSegmenterTest, SegmentsAnArithmeticTraceAsDocumented) {
+  // docs/DECODING.md's example, one token per byte (the tiny vocabulary has
+  // no merges), so every boundary is decided byte by byte.
+  const BpeTokenizer tok = MakeTokenizer();
+  const std::vector<int32_t> ids = tok.Encode(
+      "Add the ones: 2 + 2 = 4, write 4, carry 0.\n\n"
+      "Add the tens: 8 + 4 = 12, write 2, carry 1.\n\n"
+      "Write the final carry: 1.\n\n"
+      "So the sum is 124.\n</think>\nThe answer is 124.<|eos|>");
+  const std::vector<Step> steps = Segment(tok, ids);
+  EXPECT_THAT(Texts(steps),
+              ElementsAre("Add the ones: 2 + 2 = 4, write 4, carry 0.\n\n",
+                          "Add the tens: 8 + 4 = 12, write 2, carry 1.\n\n",
+                          "Write the final carry: 1.\n\n",
+                          "So the sum is 124.\n", "\nThe answer is 124."));
+  ASSERT_EQ(steps.size(), 5u);
+  EXPECT_EQ(steps[4].kind, StepKind::kAnswer);
+  EXPECT_EQ(steps[4].token_ids.front(), kThinkClose);
+  EXPECT_EQ(steps[4].token_ids.back(), '.');
+}
+
 // Invariants on random token streams: every token but EOS is in exactly one
 // step, in order; each text is the sanitised bytes of its tokens (</think>
 // contributing none); texts are valid UTF-8; only the all-whitespace case
