@@ -87,14 +87,18 @@ function rootAnchorAt(conn, address, runner) {
   return new ethers.Contract(ethers.getAddress(address), abi, runner || conn.provider);
 }
 
-// Reads a 0x-hex private key from `file` or else the env var.
+// Reads a 0x-hex private key from `file` (which, like an ssh key, must not
+// be readable by group or others) or else the env var.
 function loadPrivateKey(file, envName = 'STEPPROOF_ANCHOR_PRIVATE_KEY') {
   let hex;
   if (file) {
     try {
+      if (process.platform !== 'win32' && (fs.statSync(file).mode & 0o077) !== 0) {
+        throw new Error('it is accessible by group or others (chmod 600 it)');
+      }
       hex = fs.readFileSync(file, 'utf8').trim();
     } catch (e) {
-      throw new Error(`cannot read private key file ${file}: ${e.message}`);
+      throw new Error(`cannot use private key file ${file}: ${e.message}`);
     }
   } else {
     hex = (process.env[envName] || '').trim();

@@ -56,6 +56,13 @@ test('deploy, anchor over gRPC, verify a checkpoint and a bundle from the comman
   const tokenFile = path.join(tmp, 'token');
   fs.writeFileSync(tokenFile, 'sekret\n');
 
+  const looseKey = path.join(tmp, 'loose.key');
+  fs.writeFileSync(looseKey, DEV_KEYS[0] + '\n', { mode: 0o644 });
+  fs.chmodSync(looseKey, 0o644);
+  const loose = await run('deploy.js', ['--rpc', chain.url, '--key-file', looseKey]);
+  assert.equal(loose.code, 1);
+  assert.match(loose.stderr, /cannot use private key file .*loose\.key: it is accessible by group or others \(chmod 600 it\)/);
+
   const deployOut = path.join(tmp, 'deployment.json');
   const dep = await run('deploy.js', ['--rpc', chain.url, '--key-file', keyFile, '--origin', ORIGIN, '--out', deployOut]);
   assert.equal(dep.code, 0, dep.stderr);
