@@ -247,7 +247,7 @@ TEST_F(TokenizerRefTest, EncodeThroughputOnCorpus) {
   EXPECT_EQ(tokenizer_->Decode(ids), big);
   std::printf("encoded %zu bytes into %zu tokens in %.3f s (%.1f MB/s)\n",
               big.size(), ids.size(), s, big.size() / s / 1e6);
-  EXPECT_LT(s, 10.0);
+  EXPECT_LT(s, 60.0);  // generous: Debug + sanitizer builds run this too
 }
 
 TEST_F(TokenizerRefTest, RandomBytesRoundTripIncludingInvalidUtf8) {
@@ -280,7 +280,8 @@ TEST_F(TokenizerRefTest, LongSinglePiecesEncodeQuickly) {
     const double s = std::chrono::duration<double>(
                          std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(tokenizer_->Decode(ids), text);
-    EXPECT_LT(s, 5.0) << text.size() << " bytes of '" << text[0] << "'";
+    // A quadratic merge loop would take minutes; allow for sanitizer builds.
+    EXPECT_LT(s, 30.0) << text.size() << " bytes of '" << text[0] << "'";
   }
 }
 
