@@ -179,8 +179,11 @@ class Ledger {
   // Integrates everything pending now (used at shutdown and in tests).
   absl::Status Flush();
 
-  // The sequencer, for tests and benchmarks that drive it directly.
+  // The sequencer, for tests and benchmarks that drive it directly (and
+  // sequencer().last_error() for health checks).
   LogSequencer& sequencer() { return *sequencer_; }
+  // The store, for reads the facade does not wrap (steps, a checkpoint of a
+  // given size). Writes must go through the ledger.
   ProvenanceStore& store() { return *store_; }
 
  private:
