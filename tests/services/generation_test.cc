@@ -23,6 +23,7 @@
 #include "services/anchoring.h"
 #include "services/generation.h"
 #include "services/model_identity.h"
+#include "tests/services/fake_backends.h"
 #include "tests/services/test_env.h"
 
 namespace stepproof::service {
@@ -521,44 +522,7 @@ TEST_F(TinyModelTest, AnchorIsRecordedOnlyForARootTheLogSigned) {
 
 // ---------------------------------------------------------------- scripted backend
 
-// A backend that delivers fixed steps, to check exactly what is committed.
-class ScriptedBackend : public inf::Backend {
- public:
-  explicit ScriptedBackend(std::vector<inf::Step> steps) : steps_(std::move(steps)) {
-    inf::TokenizerData t;
-    t.model = "gpt2";
-    t.pre = "qwen2";
-    for (int b = 0; b < 256; ++b) t.tokens.push_back(inf::testing::ByteToken(b));
-    t.tokens.push_back(std::string(inf::kEndOfSentence));
-    t.token_types.assign(256, 1);
-    t.token_types.push_back(3);
-    t.eos_id = 256;
-    tokenizer_ = std::make_unique<inf::BpeTokenizer>(*inf::BpeTokenizer::Create(t));
-    info_.name = "scripted";
-    info_.context_length = 4096;
-  }
-  const inf::ModelInfo& model() const override { return info_; }
-  inf::DeviceInfo device() const override { return {"cpu", "scripted device"}; }
-  const inf::BpeTokenizer& tokenizer() const override { return *tokenizer_; }
-  absl::StatusOr<inf::GenerationResult> Generate(const inf::GenerationRequest& request,
-                                                 const inf::StepSink& sink) override {
-    last_request = request;
-    inf::GenerationResult result;
-    result.prompt_tokens = static_cast<int32_t>(request.prompt_tokens.size());
-    for (const inf::Step& s : steps_) {
-      if (absl::Status st = sink(s); !st.ok()) return st;
-      result.generated_tokens += static_cast<int32_t>(s.token_ids.size());
-    }
-    result.finish = inf::FinishReason::kEndOfSequence;
-    return result;
-  }
-  inf::GenerationRequest last_request;
-
- private:
-  std::vector<inf::Step> steps_;
-  std::unique_ptr<inf::BpeTokenizer> tokenizer_;
-  inf::ModelInfo info_;
-};
+using testing::ScriptedBackend;
 
 inf::Step MakeStep(inf::StepKind kind, const std::string& text, absl::Time start, int ms) {
   inf::Step s;
