@@ -24,6 +24,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#ifdef STEPPROOF_HAVE_ANCHOR_CHECK
+#include "clients/anchor/anchor_check.h"
+#endif
 #include "clients/command_line.h"
 #include "clients/file_io.h"
 #include "clients/log_monitor.h"
@@ -34,6 +37,7 @@
 #include "clients/verifier_key_arg.h"
 #include "merkle/hash.h"
 #include "nlohmann/json.hpp"
+#include "provenance/bundle.h"
 
 ABSL_FLAG(std::string, key, "",
           "the server's verifier key (name+id+key), or @FILE holding it");
@@ -46,6 +50,13 @@ ABSL_FLAG(std::string, tls_ca, "",
           "consistency, watch: PEM file of the server's TLS CA (TLS when set)");
 ABSL_FLAG(double, interval, 10, "watch: seconds between polls");
 ABSL_FLAG(int64_t, count, 0, "watch: stop after this many polls (0 = never)");
+ABSL_FLAG(std::string, rpc, "",
+          "verify: also check, over this Ethereum JSON-RPC endpoint "
+          "(http://host:port), that the bundle's log checkpoint is anchored on "
+          "chain (docs/ANCHORING.md)");
+ABSL_FLAG(std::string, contract, "",
+          "verify --rpc: the RootAnchor contract address (0x + 40 hex); "
+          "default: the one the bundle's anchor names");
 ABSL_FLAG(std::string, state, "",
           "watch: file keeping the latest checkpoint seen, so that a restarted "
           "monitor still catches a log that rewrote what it saw before");
@@ -56,10 +67,11 @@ namespace {
 constexpr char kUsage[] = R"(check StepProof proofs and logs.
 
 usage:
-  stepproof-audit verify BUNDLE.json --key VKEY
+  stepproof-audit verify BUNDLE.json --key VKEY [--rpc URL [--contract ADDR]]
       Checks one step's proof bundle offline: the record, its inclusion in the
       signed trace checkpoint and, when present, the trace's inclusion in the
-      signed log and the inclusion promise. Says which check failed.
+      signed log and the inclusion promise. Says which check failed. With
+      --rpc, also checks on chain that the log checkpoint is anchored.
   stepproof-audit verify-trace TRACE.json --key VKEY
       Checks a whole trace file written by `stepproof generate --out`.
   stepproof-audit consistency OLD NEW --server HOST:PORT [--key VKEY]
@@ -142,17 +154,84 @@ absl::StatusOr<std::unique_ptr<ServiceClient>> Connect() {
   return ServiceClient::Create(std::move(options));
 }
 
+// The on-chain part of `verify --rpc`: is the bundle's signed log checkpoint
+// the root anchored on the contract for its size? Returns the exit status
+// (kExitVerified when anchored) and fills *contract_used.
+int CheckBundleAnchor(absl::string_view path, const std::string& bundle_json,
+                      const provenance::NoteVerifier& key,
+                      std::string* contract_used) {
+  absl::StatusOr<provenance::Bundle> bundle =
+      provenance::BundleFromJson(bundle_json);
+  if (!bundle.ok()) return NotVerified(path, bundle.status());
+  if (!bundle->log.has_value()) {
+    return NotVerified(
+        path, absl::FailedPreconditionError(
+                  "chain anchor: the bundle has no log checkpoint, so nothing "
+                  "of it can be anchored yet; fetch a fresh bundle once the "
+                  "log has integrated the trace"));
+  }
+  std::string contract = absl::GetFlag(FLAGS_contract);
+  if (contract.empty() && bundle->anchor.has_value()) {
+    contract = bundle->anchor->contract_address;
+    std::cerr << "stepproof-audit: checking the contract the bundle names ("
+              << EscapeForTerminal(contract)
+              << "); pass --contract with an address you trust\n";
+  }
+  if (contract.empty()) {
+    return Usage("--rpc needs --contract ADDR (the bundle names no anchor)");
+  }
+  *contract_used = contract;
+#ifdef STEPPROOF_HAVE_ANCHOR_CHECK
+  absl::Status anchored = CheckLogCheckpointAnchored(
+      absl::GetFlag(FLAGS_rpc), contract, bundle->log->checkpoint, key);
+  if (anchored.ok()) return kExitVerified;
+  // Not anchored, or anchored with another root: not verified. An
+  // unreachable node, a bad URL or a malformed answer: an I/O error.
+  if (absl::IsNotFound(anchored) || absl::IsFailedPrecondition(anchored)) {
+    return NotVerified(path, anchored);
+  }
+  return IoError(anchored);
+#else
+  (void)key;
+  return Usage("this build has no chain anchor check (clients/anchor)");
+#endif
+}
+
 int RunVerify(const std::string& path) {
   absl::StatusOr<provenance::NoteVerifier> key = RequiredKey();
   if (!key.ok()) return Usage(key.status().message());
+  const bool check_anchor = !absl::GetFlag(FLAGS_rpc).empty();
+  if (!check_anchor && !absl::GetFlag(FLAGS_contract).empty()) {
+    return Usage("--contract needs --rpc URL (an Ethereum JSON-RPC endpoint)");
+  }
   absl::StatusOr<std::string> text = ReadInput(path);
   if (!text.ok()) return IoError(text.status());
   absl::StatusOr<VerifiedStep> step = VerifyStepBundleJson(*text, *key);
   if (!step.ok()) return NotVerified(path, step.status());
+  std::string contract;
+  if (check_anchor) {
+    if (int rc = CheckBundleAnchor(path, *text, *key, &contract);
+        rc != kExitVerified) {
+      return rc;
+    }
+  }
   if (absl::GetFlag(FLAGS_json)) {
-    std::cout << VerifiedStepToJson(*step) << std::endl;
+    nlohmann::json j = nlohmann::json::parse(VerifiedStepToJson(*step),
+                                             nullptr, false);
+    if (check_anchor) {
+      j["chain_anchor"] = {{"verified", true},
+                           {"contract", contract},
+                           {"log_size", step->log->log_size}};
+    }
+    std::cout << JsonLine(j) << std::endl;
   } else {
     std::cout << FormatVerifiedStep(*step);
+    if (check_anchor) {
+      std::cout << "  chain anchor: the log checkpoint of size "
+                << step->log->log_size << " is the root anchored on contract "
+                << EscapeForTerminal(contract) << " (checked over "
+                << EscapeForTerminal(absl::GetFlag(FLAGS_rpc)) << ")\n";
+    }
   }
   return kExitVerified;
 }
