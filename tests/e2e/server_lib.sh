@@ -13,6 +13,8 @@ SERVER_RC=""
 start_server() {
   local data_dir=$1 log=$2
   shift 2
+  : >"$log.out"
+  : >"$log.err"
   "$STEPPROOFD" --data-dir "$data_dir" --listen 127.0.0.1:0 "$@" \
     >"$log.out" 2>"$log.err" &
   SERVER_PID=$!
