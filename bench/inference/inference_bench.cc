@@ -187,11 +187,16 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
     }
   }
   const absl::Time t1 = absl::Now();
+  std::vector<double> token_s;
   for (int32_t i = 0; i < n_decode; ++i) {
     const int32_t tok = (i * 31 + 7) % m.config().n_vocab, p = n_prompt + i;
+    const absl::Time s = absl::Now();
     if (!m.Forward(absl::MakeConstSpan(&tok, 1), absl::MakeConstSpan(&p, 1), cache, false, &out).ok()) return 1;
+    token_s.push_back(absl::ToDoubleSeconds(absl::Now() - s));
   }
   const absl::Time t2 = absl::Now();
+  std::sort(token_s.begin(), token_s.end());
+  const double median = token_s[token_s.size() / 2];
   const double prefill = n_prompt / absl::ToDoubleSeconds(t1 - t0);
   const double decode = n_decode / absl::ToDoubleSeconds(t2 - t1);
   const double bytes = static_cast<double>(m.weight_bytes_per_token());
@@ -202,6 +207,8 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
   std::printf("  decode:  %d tokens at %.2f tokens/s = %.2f GB/s of weights; bandwidth limit %.2f tokens/s; "
               "%.1f%% of the limit\n",
               n_decode, decode, decode * bytes / 1e9, limit, 100.0 * decode / limit);
+  std::printf("  decode, median token: %.2f tokens/s = %.1f%% of the limit (fastest token %.1f%%)\n", 1.0 / median,
+              100.0 / median / limit, 100.0 / token_s.front() / limit);
   return 0;
 }
 
