@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <string>
@@ -50,7 +51,10 @@ inline StepRecord MakeStep(const std::string& text, bool answer = false) {
   return r;
 }
 
-inline std::filesystem::path FreshDir(const std::string& name) {
+inline std::filesystem::path FreshDir(std::string name) {
+  // Parameterised test names hold '/': keep the directory flat so that
+  // removing it removes everything.
+  std::replace(name.begin(), name.end(), '/', '_');
   std::filesystem::path dir =
       std::filesystem::temp_directory_path() /
       absl::StrCat("stepproof_ledger_test_", getpid(), "_", name);

@@ -4,6 +4,7 @@
 // recursive) implementation, not against what the store wrote.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -91,7 +92,10 @@ struct Backend {
   std::function<std::unique_ptr<ProvenanceStore>(const fs::path& dir)> open;
 };
 
-fs::path FreshDir(const std::string& name) {
+fs::path FreshDir(std::string name) {
+  // Parameterised test names hold '/': keep the directory flat so that
+  // removing it removes everything.
+  std::replace(name.begin(), name.end(), '/', '_');
   fs::path dir = fs::temp_directory_path() /
                  absl::StrCat("stepproof_store_test_", getpid(), "_", name);
   fs::remove_all(dir);
