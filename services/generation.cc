@@ -229,6 +229,15 @@ void TraceGenerator::CancelAll() {
   cancel_all_ = true;
 }
 
+bool TraceGenerator::Drain(absl::Duration grace, absl::Duration cancel_wait) {
+  absl::MutexLock lock(&mu_);
+  shutting_down_ = true;
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  if (mu_.AwaitWithTimeout(absl::Condition(&idle), grace)) return true;
+  cancel_all_ = true;
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), cancel_wait);
+}
+
 bool TraceGenerator::cancel_all() const {
   absl::MutexLock lock(&mu_);
   return cancel_all_;

@@ -151,6 +151,11 @@ class TraceGenerator {
   // are sealed.
   void CancelAll();
 
+  // For shutdown: BeginShutdown(), then waits up to `grace` for running
+  // generations to finish; if some are still running, CancelAll() and waits
+  // up to `cancel_wait` more for them to seal. True when none is left.
+  bool Drain(absl::Duration grace, absl::Duration cancel_wait);
+
   int32_t in_flight() const;
   const ModelIdentity& model() const { return model_; }
   const TraceGeneratorOptions& options() const { return options_; }

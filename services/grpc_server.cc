@@ -110,6 +110,12 @@ void GrpcServer::Shutdown(absl::Duration grace) {
   server_->Wait();
 }
 
+void GrpcServer::SetNotServing() {
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
+}
+
 void GrpcServer::Wait() { server_->Wait(); }
 
 }  // namespace stepproof::service

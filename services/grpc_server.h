@@ -42,6 +42,9 @@ class GrpcServer {
   const std::string& address() const { return address_; }
   bool tls() const { return tls_; }
 
+  // Reports NOT_SERVING on the health service (before a shutdown).
+  void SetNotServing();
+
   // Stops accepting calls; running calls get until `grace` to finish, then
   // are cancelled (ServerContext::IsCancelled becomes true). Returns once
   // every handler has returned.

@@ -219,8 +219,15 @@ int Run(const ServerConfig& config, absl::Duration grace, const sigset_t& signal
   sigwait(&signals, &signal_number);
   log.Log("server.stopping", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
                               {"in_flight", absl::StrCat(generator.in_flight())}});
-  generator.BeginShutdown();
-  (*server)->Shutdown(grace);  // cancels what is still running after `grace`
+  // Running generations get `grace` to finish, then are cancelled (and
+  // sealed). Only then is the gRPC server shut down, with a short deadline:
+  // gRPC's own shutdown waits for idle client connections to close, which
+  // would make every shutdown last the whole deadline.
+  (*server)->SetNotServing();
+  if (!generator.Drain(grace, absl::Seconds(10))) {
+    log.Log("server.drain_timeout", {{"in_flight", absl::StrCat(generator.in_flight())}});
+  }
+  (*server)->Shutdown(absl::Milliseconds(200));
   absl::Status flushed = (*ledger)->Flush();
   if (!flushed.ok()) {
     log.Log("server.flush_error", {{"message", std::string(flushed.message())}});

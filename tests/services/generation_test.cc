@@ -588,5 +588,42 @@ TEST(ScriptedGenerationTest, CommitsEachStepWithKindTextTimesAndTheAnswer) {
   EXPECT_EQ(*r.started->header.prompt, inf::FormatR1Prompt("Be exact.", "12+34?"));
 }
 
+TEST(DrainTest, WaitsForRunningGenerationsThenCancelsAndSealsThem) {
+  testing::EndlessBackend backend;
+  prov::Signer signer = testing::TestSigner();
+  std::unique_ptr<prov::Ledger> ledger = OpenMemoryLedger(&signer);
+  ModelIdentity identity{"endless", merkle::Sha256Of(std::string_view("w")),
+                         merkle::Sha256Of(std::string_view("t"))};
+  TraceGeneratorOptions options;
+  options.max_tokens = 100000;
+  TraceGenerator generator(&backend, ledger.get(), &signer, identity, options);
+  EXPECT_TRUE(generator.Drain(absl::ZeroDuration(), absl::ZeroDuration()));  // idle
+
+  TraceGenerator running(&backend, ledger.get(), &signer, identity, options);
+  std::atomic<bool> started{false};
+  absl::StatusOr<TraceSealedEvent> result;
+  std::thread worker([&] {
+    GenerateParams p;
+    p.prompt = "forever";
+    TraceEvents events;
+    events.on_started = [&](const TraceStartedEvent&) {
+      started = true;
+      return absl::OkStatus();
+    };
+    result = running.Generate(p, events);
+  });
+  while (!started) absl::SleepFor(absl::Milliseconds(1));
+  const absl::Time begin = absl::Now();
+  EXPECT_TRUE(running.Drain(absl::Milliseconds(50), absl::Seconds(10)));
+  EXPECT_GE(absl::Now() - begin, absl::Milliseconds(50));  // the grace was given
+  worker.join();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->finish, inf::FinishReason::kCancelled);
+  EXPECT_EQ(ledger->GetTrace(result->trace_id)->state, prov::TraceState::kSealed);
+  GenerateParams late;
+  late.prompt = "too late";
+  EXPECT_EQ(running.Generate(late, TraceEvents()).status().code(), absl::StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace stepproof::service
