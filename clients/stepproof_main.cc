@@ -29,9 +29,11 @@
 #include "clients/command_line.h"
 #include "clients/file_io.h"
 #include "clients/service_client.h"
+#include "clients/stream_check.h"
 #include "clients/terminal_text.h"
 #include "clients/trace_file.h"
 #include "clients/verified_step.h"
+#include "clients/verifier_key_arg.h"
 #include "google/protobuf/util/json_util.h"
 #include "merkle/hash.h"
 #include "nlohmann/json.hpp"
@@ -61,6 +63,9 @@ ABSL_FLAG(double, wait_log, 5,
           "generate --out: wait up to this many seconds for the global log to "
           "include the sealed trace, so every bundle in the file carries its "
           "log inclusion proof (0 = do not wait)");
+ABSL_FLAG(std::string, key, "",
+          "generate: the verifier key (or @FILE) to check the stream's signed "
+          "checkpoints with; default: the key the server reports");
 ABSL_FLAG(bool, withhold_prompt, false,
           "generate: the trace stores only a salted commitment to the prompt");
 // trace / proof / checkpoint
@@ -213,6 +218,26 @@ int RunGenerate(ServiceClient& client) {
   const bool json = absl::GetFlag(FLAGS_json);
   const std::string out_path = absl::GetFlag(FLAGS_out);
 
+  // The key that every checkpoint in the stream must be signed by: pinned
+  // with --key, else the one the server reports.
+  std::string key_arg = absl::GetFlag(FLAGS_key);
+  bool key_from_server = key_arg.empty();
+  if (key_from_server) {
+    absl::StatusOr<v1::GetVerifierKeyResponse> key = client.GetVerifierKey();
+    if (!key.ok()) return Failed(key.status());
+    key_arg = key->verifier_key();
+  }
+  absl::StatusOr<provenance::NoteVerifier> key = LoadVerifierKeyArg(key_arg);
+  if (!key.ok()) {
+    return key_from_server ? Failed(key.status()) : Usage(key.status().message());
+  }
+  TraceStreamCheck check(*key);
+  bool check_failed = false;
+  auto checked = [&check_failed](absl::Status status) {
+    if (!status.ok()) check_failed = true;
+    return status;
+  };
+
   TraceFile trace;
   trace.prompt = request->prompt();
   uint64_t steps_committed = 0;
@@ -227,6 +252,12 @@ int RunGenerate(ServiceClient& client) {
         switch (event.event_case()) {
           case v1::GenerateEvent::kStarted: {
             const v1::TraceStarted& s = event.started();
+            if (absl::Status c = checked(
+                    check.AddLeaf(s.trace_id(), 0, s.header_record(),
+                                  s.header_leaf_hash(), s.signed_checkpoint()));
+                !c.ok()) {
+              return c;
+            }
             trace.trace_id = s.trace_id();
             trace.prompt_salt_hex = Hex(s.prompt_salt());
             trace.steps.push_back({0, "header", "", ""});
@@ -245,6 +276,12 @@ int RunGenerate(ServiceClient& client) {
           }
           case v1::GenerateEvent::kStep: {
             const v1::StepCommitted& c = event.step();
+            if (absl::Status st = checked(
+                    check.AddLeaf(trace.trace_id, c.leaf_index(), c.record(),
+                                  c.leaf_hash(), c.signed_checkpoint()));
+                !st.ok()) {
+              return st;
+            }
             ++steps_committed;
             tokens += static_cast<uint64_t>(c.step().token_ids_size());
             absl::string_view kind = KindName(c.step().kind());
@@ -267,6 +304,11 @@ int RunGenerate(ServiceClient& client) {
           }
           case v1::GenerateEvent::kSealed: {
             const v1::TraceSealed& s = event.sealed();
+            if (absl::Status c =
+                    checked(check.Finish(s.final_checkpoint(), s.promise()));
+                !c.ok()) {
+              return c;
+            }
             sealed = true;
             trace.final_checkpoint = s.final_checkpoint();
             trace.promise = s.promise();
@@ -283,6 +325,16 @@ int RunGenerate(ServiceClient& client) {
                                                          absl::Now() - started))
                         << "\n"
                         << "answer: " << EscapeForTerminal(s.answer()) << "\n"
+                        << "checked as they arrived: " << check.leaves()
+                        << " leaves and " << check.leaves() + 1
+                        << " signed checkpoints, each committing to exactly "
+                           "the leaves received; key "
+                        << check.key().name() << "+"
+                        << absl::StrFormat("%08x", check.key().key_id())
+                        << (key_from_server ? " (as the server reports it; "
+                                              "pin one with --key)"
+                                            : " (pinned)")
+                        << "\n"
                         << std::flush;
             }
             break;
@@ -293,6 +345,12 @@ int RunGenerate(ServiceClient& client) {
         return absl::OkStatus();
       });
   live.Clear();
+  if (check_failed) {
+    std::cerr << "stepproof: the server's stream does not check, so it proves "
+                 "nothing: "
+              << stream.message() << "\n";
+    return kExitFailed;
+  }
   if (!stream.ok()) {
     std::cerr << "stepproof: the stream ended early: " << stream.message()
               << "\n";

@@ -97,7 +97,7 @@ pass "RootAnchor deployed at $CONTRACT on $RPC"
 
 # --- a trace, logged, then the log anchored
 expect_exit 0 "$WORK/gen1.out" "$SP" "${S[@]}" generate --prompt "What is 478 + 854?" \
-  --seed 1 --out "$WORK/trace1.json"
+  --seed 1 --wait-log 60 --out "$WORK/trace1.json"
 TRACE1=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["trace_id"])' "$WORK/trace1.json")
 contains "$WORK/gen1.out" "with the trace's inclusion in the global log"
 expect_exit 0 "$WORK/anchor.out" node "$ANCHOR_DIR/bin/anchor.js" "${S[@]}" --key "$VKEY" \
@@ -120,7 +120,8 @@ pass "verify --rpc: the bundle's log checkpoint is anchored on chain"
 
 # --- a trace logged after the anchor: its log checkpoint is not anchored
 expect_exit 0 "$WORK/gen2.out" "$SP" "${S[@]}" generate --prompt "What is 5 + 9?" \
-  --seed 2 --out "$WORK/trace2.json"
+  --seed 2 --wait-log 60 --out "$WORK/trace2.json"
+contains "$WORK/gen2.out" "with the trace's inclusion in the global log"
 TRACE2=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["trace_id"])' "$WORK/trace2.json")
 expect_exit 0 "$WORK/p2.out" "$SP" "${S[@]}" proof --trace "$TRACE2" --step 0 --out "$WORK/b2.json"
 expect_exit 0 "$WORK/v2off.out" "$AUDIT" verify "$WORK/b2.json" --key "$VKEY"

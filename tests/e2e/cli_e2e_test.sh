@@ -82,7 +82,7 @@ pass "stepproof key matches the key stepproofd printed"
 
 # --- generate a trace, with its file
 expect_exit 0 "$WORK/gen1.out" "$SP" "${S[@]}" generate --prompt "What is 478 + 854?" \
-  --seed 7 --max-tokens "$MAX_TOKENS" --out "$WORK/trace1.json"
+  --seed 7 --max-tokens "$MAX_TOKENS" --wait-log 60 --out "$WORK/trace1.json"
 contains "$WORK/gen1.out" "started"
 contains "$WORK/gen1.out" "sealed:"
 TRACE1=$(json_field "$WORK/trace1.json" '["trace_id"]')
@@ -95,7 +95,7 @@ pass "generate wrote trace $TRACE1 with $NSTEPS leaves"
 # --- the whole trace verifies offline, with the key inline and as @file
 expect_exit 0 "$WORK/vt1.out" "$AUDIT" verify-trace "$WORK/trace1.json" --key "$KEY"
 contains "$WORK/vt1.out" "VERIFIED trace $TRACE1"
-# generate --out waited for the log (--wait-log, default 5 s): the file's
+# generate --out waited for the log (--wait-log): the file's
 # bundles carry the trace's log inclusion.
 contains "$WORK/vt1.out" "log inclusion: the trace is leaf"
 expect_exit 0 "$WORK/vt1b.out" "$AUDIT" verify-trace "$WORK/trace1.json" --key "@$WORK/vkey.txt"
@@ -156,6 +156,15 @@ PYEOF
 )
 expect_exit 1 "$WORK/vk.out" "$AUDIT" verify "$WORK/b_last.json" --key "$OTHER_KEY"
 contains "$WORK/vk.out" "NOT VERIFIED"
+# generate checks the stream live against a pinned key: another key fails it.
+expect_exit 1 "$WORK/genk.out" "$SP" "${S[@]}" generate --prompt "What is 1 + 1?" \
+  --max-tokens "$MAX_TOKENS" --key "$OTHER_KEY" --out "$WORK/never.json"
+contains "$WORK/genk.out" "stream does not check"
+[[ ! -e "$WORK/never.json" ]] || die "generate wrote a trace file for a stream that does not check"
+expect_exit 0 "$WORK/genk2.out" "$SP" "${S[@]}" generate --prompt "What is 1 + 1?" \
+  --max-tokens "$MAX_TOKENS" --key "@$WORK/vkey.txt"
+contains "$WORK/genk2.out" "signed checkpoints, each committing to exactly the leaves received; key"
+contains "$WORK/genk2.out" "(pinned)"
 BAD_ID_KEY="$(echo "$KEY" | cut -d+ -f1)+00000000+$(echo "$KEY" | cut -d+ -f3-)"
 expect_exit 2 "$WORK/vbad.out" "$AUDIT" verify "$WORK/b_last.json" --key "$BAD_ID_KEY"
 contains "$WORK/vbad.out" "does not parse"
