@@ -686,6 +686,15 @@ TEST_F(ServiceTest, RefusesNonLoopbackAddressWithoutTlsUnlessInsecure) {
   v1::GetVerifierKeyResponse key;
   EXPECT_TRUE(stub->GetVerifierKey(&c, v1::GetVerifierKeyRequest(), &key).ok());
   (*insecure)->Shutdown(absl::Seconds(1));
+
+  // A port that is taken is UNAVAILABLE, naming the address.
+  StepProofService third(generator_.get(), ledger_.get(), &signer_, testing::kLogOrigin,
+                         BearerAuth(), log_.get());
+  GrpcServerOptions taken;
+  taken.listen = server_->address();
+  absl::StatusOr<std::unique_ptr<GrpcServer>> busy = GrpcServer::Start(taken, &third);
+  EXPECT_EQ(busy.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(busy.status().message()), HasSubstr(server_->address()));
 }
 
 // Runs the openssl command line; false when it is missing or fails.
