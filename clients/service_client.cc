@@ -4,10 +4,33 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "clients/file_io.h"
 #include "grpcpp/grpcpp.h"
 
 namespace stepproof::clients {
+absl::StatusOr<ServiceClientOptions> MakeServiceClientOptions(
+    std::string server, const std::string& token_arg,
+    const std::string& tls_ca_path) {
+  ServiceClientOptions options;
+  options.server = std::move(server);
+  options.token = token_arg;
+  if (absl::StartsWith(token_arg, "@")) {
+    absl::StatusOr<std::string> contents =
+        ReadFileToString(token_arg.substr(1));
+    if (!contents.ok()) return contents.status();
+    options.token = std::string(absl::StripAsciiWhitespace(*contents));
+  }
+  if (!tls_ca_path.empty()) {
+    absl::StatusOr<std::string> pem = ReadFileToString(tls_ca_path);
+    if (!pem.ok()) return pem.status();
+    options.tls_ca_pem = *std::move(pem);
+  }
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<ServiceClient>> ServiceClient::Create(
     ServiceClientOptions options) {
   if (options.server.empty()) {

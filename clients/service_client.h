@@ -33,6 +33,13 @@ struct ServiceClientOptions {
   absl::Duration generate_timeout = absl::InfiniteDuration();
 };
 
+// Options from the CLIs' arguments: `token_arg` is the token or "@FILE"
+// holding it (surrounding whitespace dropped), `tls_ca_path` a PEM file ("" =
+// plaintext). The read errors of ReadFileToString.
+absl::StatusOr<ServiceClientOptions> MakeServiceClientOptions(
+    std::string server, const std::string& token_arg,
+    const std::string& tls_ca_path);
+
 class ServiceClient {
  public:
   // Builds the channel (lazily connected: errors surface on the first call).

@@ -27,6 +27,7 @@
 #ifdef STEPPROOF_HAVE_ANCHOR_CHECK
 #include "clients/anchor/anchor_check.h"
 #endif
+#include "clients/cli_output.h"
 #include "clients/command_line.h"
 #include "clients/file_io.h"
 #include "clients/log_monitor.h"
@@ -102,10 +103,6 @@ int IoError(const absl::Status& status) {
   return kExitUsage;
 }
 
-std::string JsonLine(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 int NotVerified(absl::string_view what, const absl::Status& status) {
   if (absl::GetFlag(FLAGS_json)) {
     std::cout << JsonLine({{"verified", false},
@@ -137,21 +134,12 @@ absl::StatusOr<provenance::NoteVerifier> RequiredKey() {
 }
 
 absl::StatusOr<std::unique_ptr<ServiceClient>> Connect() {
-  ServiceClientOptions options;
-  options.server = absl::GetFlag(FLAGS_server);
-  std::string token = absl::GetFlag(FLAGS_token);
-  if (absl::StartsWith(token, "@")) {
-    absl::StatusOr<std::string> contents = ReadFileToString(token.substr(1));
-    if (!contents.ok()) return contents.status();
-    token = std::string(absl::StripAsciiWhitespace(*contents));
-  }
-  options.token = token;
-  if (std::string ca = absl::GetFlag(FLAGS_tls_ca); !ca.empty()) {
-    absl::StatusOr<std::string> pem = ReadFileToString(ca);
-    if (!pem.ok()) return pem.status();
-    options.tls_ca_pem = *pem;
-  }
-  return ServiceClient::Create(std::move(options));
+  absl::StatusOr<ServiceClientOptions> options =
+      MakeServiceClientOptions(absl::GetFlag(FLAGS_server),
+                               absl::GetFlag(FLAGS_token),
+                               absl::GetFlag(FLAGS_tls_ca));
+  if (!options.ok()) return options.status();
+  return ServiceClient::Create(*std::move(options));
 }
 
 // The on-chain part of `verify --rpc`: is the bundle's signed log checkpoint

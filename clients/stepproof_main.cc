@@ -8,11 +8,9 @@
 //
 // Exit status: 0 success, 1 the server call failed, 2 usage error.
 // docs/CLI.md has the full reference.
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,22 +18,17 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "clients/cli_output.h"
 #include "clients/command_line.h"
 #include "clients/file_io.h"
+#include "clients/generate_command.h"
 #include "clients/service_client.h"
-#include "clients/stream_check.h"
 #include "clients/terminal_text.h"
-#include "clients/trace_file.h"
 #include "clients/verified_step.h"
-#include "clients/verifier_key_arg.h"
-#include "google/protobuf/util/json_util.h"
-#include "merkle/hash.h"
 #include "nlohmann/json.hpp"
 #include "provenance/step_record.h"
 
@@ -111,78 +104,6 @@ int Failed(const absl::Status& status) {
   return kExitFailed;
 }
 
-std::string ProtoJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = false;
-  options.preserve_proto_field_names = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(message, &out, options)
-           .ok()) {
-    return "{}";
-  }
-  return out;
-}
-
-std::string JsonLine(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-absl::string_view KindName(v1::StepKind kind) {
-  switch (kind) {
-    case v1::STEP_KIND_HEADER:
-      return "header";
-    case v1::STEP_KIND_REASONING:
-      return "reasoning";
-    case v1::STEP_KIND_ANSWER:
-      return "answer";
-    default:
-      return "unknown";
-  }
-}
-
-std::string Hex(const std::string& bytes) {
-  std::string out;
-  for (unsigned char c : bytes) absl::StrAppendFormat(&out, "%02x", c);
-  return out;
-}
-
-absl::StatusOr<std::unique_ptr<ServiceClient>> Connect() {
-  ServiceClientOptions options;
-  options.server = absl::GetFlag(FLAGS_server);
-  std::string token = absl::GetFlag(FLAGS_token);
-  if (absl::StartsWith(token, "@")) {
-    absl::StatusOr<std::string> contents = ReadFileToString(token.substr(1));
-    if (!contents.ok()) return contents.status();
-    token = std::string(absl::StripAsciiWhitespace(*contents));
-  }
-  options.token = token;
-  if (std::string ca = absl::GetFlag(FLAGS_tls_ca); !ca.empty()) {
-    absl::StatusOr<std::string> pem = ReadFileToString(ca);
-    if (!pem.ok()) return pem.status();
-    options.tls_ca_pem = *pem;
-  }
-  return ServiceClient::Create(std::move(options));
-}
-
-// A transient status line on stderr when it is a terminal: the live count.
-class LiveStatus {
- public:
-  LiveStatus() : enabled_(::isatty(STDERR_FILENO) == 1) {}
-  void Show(absl::string_view line) {
-    if (!enabled_) return;
-    std::cerr << "\r\033[K" << line << std::flush;
-    shown_ = true;
-  }
-  void Clear() {
-    if (shown_) std::cerr << "\r\033[K" << std::flush;
-    shown_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-};
-
 absl::StatusOr<v1::GenerateRequest> BuildGenerateRequest() {
   v1::GenerateRequest request;
   std::string prompt = absl::GetFlag(FLAGS_prompt);
@@ -212,206 +133,25 @@ absl::StatusOr<v1::GenerateRequest> BuildGenerateRequest() {
   return request;
 }
 
+absl::StatusOr<std::unique_ptr<ServiceClient>> Connect() {
+  absl::StatusOr<ServiceClientOptions> options =
+      MakeServiceClientOptions(absl::GetFlag(FLAGS_server),
+                               absl::GetFlag(FLAGS_token),
+                               absl::GetFlag(FLAGS_tls_ca));
+  if (!options.ok()) return options.status();
+  return ServiceClient::Create(*std::move(options));
+}
+
 int RunGenerate(ServiceClient& client) {
   absl::StatusOr<v1::GenerateRequest> request = BuildGenerateRequest();
   if (!request.ok()) return Usage(request.status().message());
-  const bool json = absl::GetFlag(FLAGS_json);
-  const std::string out_path = absl::GetFlag(FLAGS_out);
-
-  // The key that every checkpoint in the stream must be signed by: pinned
-  // with --key, else the one the server reports.
-  std::string key_arg = absl::GetFlag(FLAGS_key);
-  bool key_from_server = key_arg.empty();
-  if (key_from_server) {
-    absl::StatusOr<v1::GetVerifierKeyResponse> key = client.GetVerifierKey();
-    if (!key.ok()) return Failed(key.status());
-    key_arg = key->verifier_key();
-  }
-  absl::StatusOr<provenance::NoteVerifier> key = LoadVerifierKeyArg(key_arg);
-  if (!key.ok()) {
-    return key_from_server ? Failed(key.status()) : Usage(key.status().message());
-  }
-  TraceStreamCheck check(*key);
-  bool check_failed = false;
-  auto checked = [&check_failed](absl::Status status) {
-    if (!status.ok()) check_failed = true;
-    return status;
-  };
-
-  TraceFile trace;
-  trace.prompt = request->prompt();
-  uint64_t steps_committed = 0;
-  uint64_t tokens = 0;
-  bool sealed = false;
-  LiveStatus live;
-  absl::Time started = absl::Now();
-
-  absl::Status stream = client.Generate(
-      *request, [&](const v1::GenerateEvent& event) -> absl::Status {
-        if (json) std::cout << ProtoJson(event) << std::endl;
-        switch (event.event_case()) {
-          case v1::GenerateEvent::kStarted: {
-            const v1::TraceStarted& s = event.started();
-            if (absl::Status c = checked(
-                    check.AddLeaf(s.trace_id(), 0, s.header_record(),
-                                  s.header_leaf_hash(), s.signed_checkpoint()));
-                !c.ok()) {
-              return c;
-            }
-            trace.trace_id = s.trace_id();
-            trace.prompt_salt_hex = Hex(s.prompt_salt());
-            trace.steps.push_back({0, "header", "", ""});
-            if (!json) {
-              const v1::TraceHeader& h = s.header();
-              std::cout << "trace " << s.trace_id() << " started\n"
-                        << "  model " << EscapeForTerminal(h.model_name())
-                        << " on " << EscapeForTerminal(h.backend()) << " ("
-                        << EscapeForTerminal(h.device()) << "), seed "
-                        << h.sampling().seed() << "\n"
-                        << "  [0] header committed: model, sampling settings "
-                           "and prompt (signed checkpoint, size 1)\n"
-                        << std::flush;
-            }
-            break;
-          }
-          case v1::GenerateEvent::kStep: {
-            const v1::StepCommitted& c = event.step();
-            if (absl::Status st = checked(
-                    check.AddLeaf(trace.trace_id, c.leaf_index(), c.record(),
-                                  c.leaf_hash(), c.signed_checkpoint()));
-                !st.ok()) {
-              return st;
-            }
-            ++steps_committed;
-            tokens += static_cast<uint64_t>(c.step().token_ids_size());
-            absl::string_view kind = KindName(c.step().kind());
-            trace.steps.push_back(
-                {c.leaf_index(), std::string(kind), c.step().text(), ""});
-            if (!json) {
-              live.Clear();
-              std::string label = absl::StrCat("  [", c.leaf_index(), "] ",
-                                               kind, ": ");
-              std::cout << label
-                        << IndentForTerminal(c.step().text(),
-                                             std::string(label.size(), ' '))
-                        << "\n"
-                        << std::flush;
-              live.Show(absl::StrFormat(
-                  "  ... %d steps committed, %d tokens, %.1f s", steps_committed,
-                  tokens, absl::ToDoubleSeconds(absl::Now() - started)));
-            }
-            break;
-          }
-          case v1::GenerateEvent::kSealed: {
-            const v1::TraceSealed& s = event.sealed();
-            if (absl::Status c =
-                    checked(check.Finish(s.final_checkpoint(), s.promise()));
-                !c.ok()) {
-              return c;
-            }
-            sealed = true;
-            trace.final_checkpoint = s.final_checkpoint();
-            trace.promise = s.promise();
-            trace.answer = s.answer();
-            trace.finish_reason = s.finish_reason();
-            if (!json) {
-              live.Clear();
-              std::cout << "sealed: " << s.size() << " leaves (header + "
-                        << s.size() - 1
-                        << (s.size() == 2 ? " step" : " steps") << "), finish "
-                        << s.finish_reason() << ", " << s.generated_tokens()
-                        << " tokens in "
-                        << absl::StrFormat("%.1f s", absl::ToDoubleSeconds(
-                                                         absl::Now() - started))
-                        << "\n"
-                        << "answer: " << EscapeForTerminal(s.answer()) << "\n"
-                        << "checked as they arrived: " << check.leaves()
-                        << " leaves and " << check.leaves() + 1
-                        << " signed checkpoints, each committing to exactly "
-                           "the leaves received; key "
-                        << check.key().name() << "+"
-                        << absl::StrFormat("%08x", check.key().key_id())
-                        << (key_from_server ? " (as the server reports it; "
-                                              "pin one with --key)"
-                                            : " (pinned)")
-                        << "\n"
-                        << std::flush;
-            }
-            break;
-          }
-          default:
-            break;
-        }
-        return absl::OkStatus();
-      });
-  live.Clear();
-  if (check_failed) {
-    std::cerr << "stepproof: the server's stream does not check, so it proves "
-                 "nothing: "
-              << stream.message() << "\n";
-    return kExitFailed;
-  }
-  if (!stream.ok()) {
-    std::cerr << "stepproof: the stream ended early: " << stream.message()
-              << "\n";
-    if (!trace.trace_id.empty()) {
-      std::cerr << "stepproof: trace " << trace.trace_id << " has "
-                << trace.steps.size()
-                << " committed leaves, each with a signed checkpoint; fetch "
-                   "them with `stepproof trace "
-                << trace.trace_id << "`\n";
-    }
-  }
-  if (out_path.empty() || trace.trace_id.empty()) {
-    return stream.ok() ? kExitOk : kExitFailed;
-  }
-  // Every leaf's bundle, against the final checkpoint when the trace sealed,
-  // and with the log inclusion proof once the sequencer has integrated it
-  // (it batches within a fraction of a second; the promise bounds the wait).
-  bool in_log = false;
-  if (sealed) {
-    absl::Time deadline =
-        absl::Now() + absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_wait_log)));
-    for (;;) {
-      absl::StatusOr<v1::GetStepProofResponse> probe =
-          client.GetStepProof(trace.trace_id, 0);
-      if (!probe.ok()) return Failed(probe.status());
-      in_log = probe->in_log();
-      if (in_log || absl::Now() >= deadline) break;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-  }
-  for (TraceFileStep& step : trace.steps) {
-    absl::StatusOr<v1::GetStepProofResponse> proof =
-        client.GetStepProof(trace.trace_id, step.index);
-    if (!proof.ok()) return Failed(proof.status());
-    step.bundle_json = proof->bundle_json();
-  }
-  absl::StatusOr<std::string> text = TraceFileToJson(trace);
-  if (!text.ok()) return Failed(text.status());
-  if (absl::Status s = WriteStringToFile(out_path, *text); !s.ok()) {
-    return Failed(s);
-  }
-  if (json) {
-    std::cout << JsonLine({{"written",
-                            {{"path", out_path},
-                             {"trace_id", trace.trace_id},
-                             {"steps", trace.steps.size()},
-                             {"sealed", sealed},
-                             {"in_log", in_log}}}})
-              << std::endl;
-  } else {
-    std::cout << "wrote " << out_path << ": the trace and a proof bundle for "
-              << "each of its " << trace.steps.size() << " leaves"
-              << (in_log ? ", with the trace's inclusion in the global log"
-                         : " (not yet in the global log)")
-              << "\n";
-    if (!trace.prompt_salt_hex.empty()) {
-      std::cout << "  (the prompt was withheld; its commitment salt is in the "
-                   "file: keep it to open the commitment later)\n";
-    }
-  }
-  return stream.ok() ? kExitOk : kExitFailed;
+  GenerateCommandOptions options;
+  options.request = *std::move(request);
+  options.out_path = absl::GetFlag(FLAGS_out);
+  options.key_arg = absl::GetFlag(FLAGS_key);
+  options.wait_log = absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_wait_log)));
+  options.json = absl::GetFlag(FLAGS_json);
+  return RunGenerateCommand(client, options);
 }
 
 int RunTrace(ServiceClient& client, const std::string& trace_id) {
@@ -419,7 +159,7 @@ int RunTrace(ServiceClient& client, const std::string& trace_id) {
       client.GetTrace(trace_id, /*include_steps=*/true);
   if (!response.ok()) return Failed(response.status());
   if (absl::GetFlag(FLAGS_json)) {
-    std::cout << ProtoJson(*response) << std::endl;
+    std::cout << ProtoJsonLine(*response) << std::endl;
     return kExitOk;
   }
   const v1::TraceSummary& t = response->trace();
@@ -451,7 +191,7 @@ int RunTrace(ServiceClient& client, const std::string& trace_id) {
   for (const v1::StepEntry& e : response->steps()) {
     if (e.step().kind() == v1::STEP_KIND_HEADER) continue;
     std::string label =
-        absl::StrCat("  [", e.leaf_index(), "] ", KindName(e.step().kind()), ": ");
+        absl::StrCat("  [", e.leaf_index(), "] ", StepKindLabel(e.step().kind()), ": ");
     std::cout << label
               << IndentForTerminal(e.step().text(),
                                    std::string(label.size(), ' '))
@@ -507,7 +247,7 @@ int RunCheckpoint(ServiceClient& client) {
   if (!cp.ok()) return Failed(cp.status());
   if (absl::GetFlag(FLAGS_json)) {
     std::cout << JsonLine({{"size", cp->size()},
-                           {"root", Hex(cp->root())},
+                           {"root", HexBytes(cp->root())},
                            {"integrated_unix_ms", cp->integrated_unix_ms()},
                            {"checkpoint", cp->checkpoint()}})
               << std::endl;
@@ -521,7 +261,7 @@ int RunKey(ServiceClient& client) {
   absl::StatusOr<v1::GetVerifierKeyResponse> key = client.GetVerifierKey();
   if (!key.ok()) return Failed(key.status());
   if (absl::GetFlag(FLAGS_json)) {
-    std::cout << ProtoJson(*key) << std::endl;
+    std::cout << ProtoJsonLine(*key) << std::endl;
   } else {
     std::cout << key->verifier_key() << "\n";
   }
