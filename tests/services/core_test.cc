@@ -125,7 +125,8 @@ constexpr char kAbcSha256[] =
     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";  // FIPS 180-2
 
 TEST(ModelFileTest, Sha256FileMatchesPublishedVector) {
-  auto dir = FreshDir("sha_vector");
+  auto dir_holder = FreshDir("sha_vector");
+  const testing::TempDir& dir = *dir_holder;
   WriteFile(dir / "abc", "abc");
   absl::StatusOr<merkle::Hash> h = Sha256File((dir / "abc").string());
   ASSERT_TRUE(h.ok()) << h.status();
@@ -133,7 +134,8 @@ TEST(ModelFileTest, Sha256FileMatchesPublishedVector) {
 }
 
 TEST(ModelFileTest, Sha256FileStreamsLargeFilesLikeOneShotHash) {
-  auto dir = FreshDir("sha_large");
+  auto dir_holder = FreshDir("sha_large");
+  const testing::TempDir& dir = *dir_holder;
   std::string content(3 * (1 << 20) + 12345, '\0');
   for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 7919 >> 3);
   WriteFile(dir / "big", content);
@@ -143,7 +145,8 @@ TEST(ModelFileTest, Sha256FileStreamsLargeFilesLikeOneShotHash) {
 }
 
 TEST(ModelFileTest, Sha256FileOfMissingFileIsNotFound) {
-  auto dir = FreshDir("sha_missing");
+  auto dir_holder = FreshDir("sha_missing");
+  const testing::TempDir& dir = *dir_holder;
   EXPECT_EQ(Sha256File((dir / "nope").string()).status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -152,7 +155,8 @@ absl::Span<const uint8_t> Bytes(const std::string& s) {
 }
 
 TEST(ModelFileTest, MaterializeWritesContentUnderItsDigestWithMode0600) {
-  auto dir = FreshDir("materialize");
+  auto dir_holder = FreshDir("materialize");
+  const testing::TempDir& dir = *dir_holder;
   const std::string models = (dir / "data" / "models").string();
   absl::StatusOr<MaterializedModel> m = MaterializeModel(models, Bytes("abc"));
   ASSERT_TRUE(m.ok()) << m.status();
@@ -174,7 +178,8 @@ TEST(ModelFileTest, MaterializeWritesContentUnderItsDigestWithMode0600) {
 }
 
 TEST(ModelFileTest, MaterializeKeepsAnIntactFileAndReplacesADamagedOne) {
-  auto dir = FreshDir("materialize_again");
+  auto dir_holder = FreshDir("materialize_again");
+  const testing::TempDir& dir = *dir_holder;
   const std::string models = (dir / "models").string();
   absl::StatusOr<MaterializedModel> first = MaterializeModel(models, Bytes("abc"));
   ASSERT_TRUE(first.ok());
@@ -193,7 +198,8 @@ TEST(ModelFileTest, MaterializeKeepsAnIntactFileAndReplacesADamagedOne) {
 }
 
 TEST(ModelFileTest, MaterializeRejectsEmptyModelAndBadFolder) {
-  auto dir = FreshDir("materialize_bad");
+  auto dir_holder = FreshDir("materialize_bad");
+  const testing::TempDir& dir = *dir_holder;
   EXPECT_EQ(MaterializeModel((dir / "m").string(), {}).status().code(),
             absl::StatusCode::kInvalidArgument);
   WriteFile(dir / "file", "x");
@@ -250,7 +256,8 @@ TEST(TokenizerDigestTest, ChangesWithEveryField) {
 }
 
 TEST(ModelIdentityTest, WeightsChangeTheModelDigestButNotTheTokenizerDigest) {
-  auto dir = FreshDir("identity");
+  auto dir_holder = FreshDir("identity");
+  const testing::TempDir& dir = *dir_holder;
   const std::string a = testing::WriteTinyModel(dir, 1);
   const std::string b = testing::WriteTinyModel(dir, 2);
   ASSERT_FALSE(a.empty());
@@ -266,7 +273,8 @@ TEST(ModelIdentityTest, WeightsChangeTheModelDigestButNotTheTokenizerDigest) {
 }
 
 TEST(ModelIdentityTest, NotAModelFileIsAnError) {
-  auto dir = FreshDir("identity_bad");
+  auto dir_holder = FreshDir("identity_bad");
+  const testing::TempDir& dir = *dir_holder;
   WriteFile(dir / "x.gguf", "not a gguf file at all");
   EXPECT_FALSE(ReadModelIdentity((dir / "x.gguf").string()).ok());
   EXPECT_EQ(ReadModelIdentity((dir / "missing.gguf").string()).status().code(),
@@ -297,7 +305,8 @@ TEST(BearerAuthTest, AcceptsOnlyTheExactToken) {
 }
 
 TEST(BearerAuthTest, ReadsTokenFileTrimmingWhitespace) {
-  auto dir = FreshDir("token");
+  auto dir_holder = FreshDir("token");
+  const testing::TempDir& dir = *dir_holder;
   WriteFile(dir / "token", "  abc123\n");
   absl::StatusOr<BearerAuth> auth = BearerAuth::FromFile((dir / "token").string());
   ASSERT_TRUE(auth.ok()) << auth.status();

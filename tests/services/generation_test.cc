@@ -84,7 +84,7 @@ class TinyModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::FreshDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    model_path_ = testing::WriteTinyModel(dir_, 1, /*context_length=*/256);
+    model_path_ = testing::WriteTinyModel(*dir_, 1, /*context_length=*/256);
     ASSERT_FALSE(model_path_.empty());
     absl::StatusOr<std::unique_ptr<inf::Backend>> backend =
         inf::OpenCpuBackend(model_path_, inf::CpuBackendOptions{1, 0});
@@ -117,7 +117,7 @@ class TinyModelTest : public ::testing::Test {
     return page.ok() ? page->traces.size() : 0;
   }
 
-  std::filesystem::path dir_;
+  std::unique_ptr<testing::TempDir> dir_;
   std::string model_path_;
   std::unique_ptr<inf::Backend> backend_;
   ModelIdentity identity_;

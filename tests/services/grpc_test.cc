@@ -83,12 +83,11 @@ Options SlowSetup(int32_t max_tokens, int32_t max_concurrent = 4) {
 class ServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::filesystem::path(testing::FreshDir("grpc_models"));
+    dir_ = testing::FreshDir("grpc_models").release();
     fast_model_ = new std::string(testing::WriteTinyModel(*dir_, 1, 2048));
     ASSERT_FALSE(fast_model_->empty());
   }
   static void TearDownTestSuite() {
-    std::filesystem::remove_all(*dir_);
     delete dir_;
     delete fast_model_;
   }
@@ -205,7 +204,7 @@ class ServiceTest : public ::testing::Test {
     return n;
   }
 
-  static std::filesystem::path* dir_;
+  static testing::TempDir* dir_;
   static std::string* fast_model_;
 
   prov::Signer signer_ = testing::TestSigner();
@@ -221,7 +220,7 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<v1::StepProof::Stub> stub_;
 };
 
-std::filesystem::path* ServiceTest::dir_ = nullptr;
+testing::TempDir* ServiceTest::dir_ = nullptr;
 std::string* ServiceTest::fast_model_ = nullptr;
 
 // ---------------------------------------------------------------- Generate
@@ -703,7 +702,8 @@ bool Openssl(const std::string& args) {
 }
 
 TEST_F(ServiceTest, ServesTlsAndRequiresClientCertificatesWithClientCa) {
-  auto dir = testing::FreshDir("tls");
+  auto dir_holder = testing::FreshDir("tls");
+  const testing::TempDir& dir = *dir_holder;
   const std::string d = dir.string();
   const std::string san = "-addext subjectAltName=DNS:localhost,IP:127.0.0.1";
   if (!Openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "

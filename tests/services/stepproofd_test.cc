@@ -115,7 +115,8 @@ std::string VerifierKeyLine(const std::string& out) {
 }
 
 TEST(StepproofdTest, ServesThenStopsCleanlyAndKeepsItsStateAcrossRestarts) {
-  auto dir = testing::FreshDir("daemon");
+  auto dir_holder = testing::FreshDir("daemon");
+  const testing::TempDir& dir = *dir_holder;
   const std::string model = testing::WriteTinyModel(dir, 1, 512);
   const std::string data = (dir / "data").string();
   const std::string port_file = (dir / "port").string();
@@ -200,7 +201,8 @@ struct Refusal {
 };
 
 TEST(StepproofdTest, RefusesBadSetupsWithAMessageAndNonZeroExit) {
-  auto dir = testing::FreshDir("daemon_refusals");
+  auto dir_holder = testing::FreshDir("daemon_refusals");
+  const testing::TempDir& dir = *dir_holder;
   const std::string model = testing::WriteTinyModel(dir, 1, 512);
   const std::string data = (dir / "data").string();
   const std::vector<Refusal> refusals = {
@@ -232,7 +234,8 @@ TEST(StepproofdTest, RefusesBadSetupsWithAMessageAndNonZeroExit) {
 }
 
 TEST(StepproofdTest, HelpListsTheFlags) {
-  auto dir = testing::FreshDir("daemon_help");
+  auto dir_holder = testing::FreshDir("daemon_help");
+  const testing::TempDir& dir = *dir_holder;
   Daemon d(dir, {"--help"});
   ASSERT_TRUE(d.Exited(absl::Seconds(30)).has_value());
   const std::string help = d.out() + d.err();
@@ -245,7 +248,8 @@ TEST(StepproofdTest, HelpListsTheFlags) {
 }
 
 TEST(StepproofdTest, WithoutModelFlagUsesTheEmbeddedModelOrSaysToPassOne) {
-  auto dir = testing::FreshDir("daemon_embedded");
+  auto dir_holder = testing::FreshDir("daemon_embedded");
+  const testing::TempDir& dir = *dir_holder;
   const std::string data = (dir / "data").string();
   Daemon d(dir, {"--data-dir", data, "--listen", "127.0.0.1:0", "--threads", "1"});
   const std::string address = d.WaitListening(absl::Seconds(120));

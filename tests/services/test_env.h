@@ -8,6 +8,7 @@
 #include <array>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -17,12 +18,32 @@
 
 namespace stepproof::service::testing {
 
-inline std::filesystem::path FreshDir(const std::string& name) {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              absl::StrCat("stepproof_services_test_", getpid(), "_", name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
+// A fresh, empty temporary folder, removed with everything in it when the
+// object goes away, so the tests leave nothing behind in /tmp.
+class TempDir {
+ public:
+  explicit TempDir(std::filesystem::path path) : path_(std::move(path)) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  operator const std::filesystem::path&() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  std::string string() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::unique_ptr<TempDir> FreshDir(const std::string& name) {
+  return std::make_unique<TempDir>(std::filesystem::temp_directory_path() /
+                                   absl::StrCat("stepproof_services_test_", getpid(), "_", name));
 }
 
 inline std::string ReadFile(const std::filesystem::path& path) {
