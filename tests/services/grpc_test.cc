@@ -686,6 +686,21 @@ TEST_F(ServiceTest, RefusesNonLoopbackAddressWithoutTlsUnlessInsecure) {
   EXPECT_TRUE(stub->GetVerifierKey(&c, v1::GetVerifierKeyRequest(), &key).ok());
   (*insecure)->Shutdown(absl::Seconds(1));
 
+  // A unix socket counts as local: no TLS needed.
+  auto sock_dir = testing::FreshDir("unix_socket");
+  StepProofService fourth(generator_.get(), ledger_.get(), &signer_, testing::kLogOrigin,
+                          BearerAuth(), log_.get());
+  GrpcServerOptions unix_socket;
+  unix_socket.listen = "unix:" + (*sock_dir / "sp.sock").string();
+  absl::StatusOr<std::unique_ptr<GrpcServer>> local = GrpcServer::Start(unix_socket, &fourth);
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ((*local)->address(), unix_socket.listen);
+  auto unix_stub = v1::StepProof::NewStub(
+      grpc::CreateChannel((*local)->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext uc;
+  EXPECT_TRUE(unix_stub->GetVerifierKey(&uc, v1::GetVerifierKeyRequest(), &key).ok());
+  (*local)->Shutdown(absl::Seconds(1));
+
   // A port that is taken is UNAVAILABLE, naming the address.
   StepProofService third(generator_.get(), ledger_.get(), &signer_, testing::kLogOrigin,
                          BearerAuth(), log_.get());
