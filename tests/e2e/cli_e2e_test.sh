@@ -195,6 +195,26 @@ expect_exit 0 "$WORK/vt2.out" "$AUDIT" --json verify-trace "$WORK/trace2.json" -
 "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["verified"] is True' "$WORK/vt2.out"
 pass "--json generate and verify-trace emit JSON objects"
 
+# --- a withheld prompt: the header commits to SHA-256(salt || templated
+# prompt); the salt is in the trace file. The templated prompt is the one a
+# normal trace of the same question records.
+expect_exit 0 "$WORK/genw.out" "$SP" "${S[@]}" generate --prompt "What is 12 + 30?" \
+  --withhold-prompt --max-tokens "$MAX_TOKENS" --out "$WORK/trace_w.json"
+contains "$WORK/genw.out" "commitment salt is in the file"
+expect_exit 0 "$WORK/vtw.out" "$AUDIT" --json verify-trace "$WORK/trace_w.json" --key "$KEY"
+# (vt2.out: `verify-trace --json` of the open trace of the same question.)
+"$PY" - "$WORK/vt2.out" "$WORK/vtw.out" "$WORK/trace_w.json" <<'PYEOF' || die "withheld prompt commitment"
+import hashlib, json, sys
+open_prompt = json.load(open(sys.argv[1]))["steps"][0]["header"]["prompt"]
+withheld = json.load(open(sys.argv[2]))["steps"][0]["header"]
+assert "prompt" not in withheld, withheld
+salt = bytes.fromhex(json.load(open(sys.argv[3]))["prompt_salt"])
+assert len(salt) == 32
+want = hashlib.sha256(salt + open_prompt.encode()).hexdigest()
+assert withheld["prompt_commitment"] == want, (withheld["prompt_commitment"], want)
+PYEOF
+pass "--withhold-prompt: the header holds SHA-256(salt || prompt), the salt is in the file"
+
 # --- the log integrates the traces; a fresh bundle carries log inclusion
 wait_log_size() {  # wait_log_size MIN OUTFILE
   local deadline=$((SECONDS + 30))
