@@ -379,11 +379,16 @@ int RunWatch() {
     absl::StatusOr<v1::GetLogCheckpointResponse> cp =
         (*client)->GetLogCheckpoint(0);
     if (!cp.ok()) {
-      // A monitor rides out an unreachable server; it only fails on proof.
+      // A monitor rides out an unreachable server (it only fails on proof),
+      // and a log that has not signed its first checkpoint yet.
+      const bool empty_log = absl::IsNotFound(cp.status());
+      if (empty_log) ++observed;
       if (json) {
-        std::cout << JsonLine({{"event", "unreachable"},
+        std::cout << JsonLine({{"event", empty_log ? "empty" : "unreachable"},
                                {"error", std::string(cp.status().message())}})
                   << std::endl;
+      } else if (empty_log) {
+        std::cout << "the log has no signed checkpoint yet\n" << std::flush;
       } else {
         std::cerr << "stepproof-audit: poll " << polls << ": "
                   << cp.status().message() << "\n";
