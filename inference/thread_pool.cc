@@ -11,7 +11,7 @@
 
 namespace stepproof::inference {
 namespace {
-constexpr int kSpinIterations = 20000;  // ~0.1 ms of pause instructions
+constexpr int kSpinIterations = 500;  // a few microseconds of pause instructions
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads)
