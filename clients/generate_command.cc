@@ -135,7 +135,7 @@ int RunGenerateCommand(ServiceClient& client,
               std::string label = absl::StrCat("  [", c.leaf_index(), "] ",
                                                kind, ": ");
               std::cout << label
-                        << IndentForTerminal(c.step().text(),
+                        << StepTextForTerminal(c.step().text(),
                                              std::string(label.size(), ' '))
                         << "\n"
                         << std::flush;
@@ -167,7 +167,7 @@ int RunGenerateCommand(ServiceClient& client,
                         << absl::StrFormat("%.1f s", absl::ToDoubleSeconds(
                                                          absl::Now() - started))
                         << "\n"
-                        << "answer: " << EscapeForTerminal(s.answer()) << "\n"
+                        << "answer: " << StepTextForTerminal(s.answer(), "        ") << "\n"
                         << "checked as they arrived: " << check.leaves()
                         << " leaves and " << check.leaves() + 1
                         << " signed checkpoints, each committing to exactly "

@@ -193,7 +193,7 @@ int RunTrace(ServiceClient& client, const std::string& trace_id) {
     std::string label =
         absl::StrCat("  [", e.leaf_index(), "] ", StepKindLabel(e.step().kind()), ": ");
     std::cout << label
-              << IndentForTerminal(e.step().text(),
+              << StepTextForTerminal(e.step().text(),
                                    std::string(label.size(), ' '))
               << "\n";
   }

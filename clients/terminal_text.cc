@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 
 namespace stepproof::clients {
@@ -83,6 +84,11 @@ std::string IndentForTerminal(absl::string_view text,
     out.push_back(c);
   }
   return out;
+}
+
+std::string StepTextForTerminal(absl::string_view text,
+                                absl::string_view indent) {
+  return IndentForTerminal(absl::StripAsciiWhitespace(text), indent);
 }
 
 std::string IndentLines(absl::string_view text, absl::string_view indent) {

@@ -21,6 +21,12 @@ std::string EscapeForTerminal(absl::string_view text);
 // prefixed by `indent`, for multi-line step text under a heading.
 std::string IndentForTerminal(absl::string_view text, absl::string_view indent);
 
+// Step text for display: surrounding whitespace (the blank lines a model
+// puts between steps) trimmed, then IndentForTerminal. The committed text is
+// unchanged; --json output shows it exactly.
+std::string StepTextForTerminal(absl::string_view text,
+                                absl::string_view indent);
+
 // `text` escaped as above with every line, the first included, prefixed by
 // `indent` (a block such as a signed note under a heading); ends with a
 // newline.

@@ -229,7 +229,7 @@ std::string FormatVerifiedTrace(const VerifiedTrace& t) {
       std::string label = absl::StrCat("  [", s.index, "] ",
                                        provenance::StepKindName(s.kind), ": ");
       absl::StrAppend(&out, label,
-                      IndentForTerminal(s.text, std::string(label.size(), ' ')),
+                      StepTextForTerminal(s.text, std::string(label.size(), ' ')),
                       "\n");
     }
   }

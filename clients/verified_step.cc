@@ -145,7 +145,7 @@ std::string FormatVerifiedStep(const VerifiedStep& s) {
     absl::StrAppend(&out, "  the trace header:\n",
                     FormatTraceHeader(*s.header, "    "));
   } else {
-    absl::StrAppend(&out, "  text: ", IndentForTerminal(s.text, "        "),
+    absl::StrAppend(&out, "  text: ", StepTextForTerminal(s.text, "        "),
                     "\n");
     absl::StrAppend(&out, "  tokens: ", s.token_count, ", produced ",
                     s.start_ms, "-", s.end_ms, " ms after the trace start",

@@ -13,6 +13,7 @@
 # The server is stopped on every exit path.
 #
 # usage: scripts/demo.sh [BUILD_DIR]   (default: build)
+#   STEPPROOF_DEMO_MODEL=PATH.gguf serves that model instead of the embedded one.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -95,10 +96,15 @@ chapter "Start the server"
 say "stepproofd with its defaults: the embedded model on the CPU engine, an SQLite"
 say "store and a signing key it creates on first start, in a temporary data dir,"
 say "on a free loopback port."
-show "stepproofd --data-dir $WORK/data --listen 127.0.0.1:0"
+show "stepproofd --data-dir $WORK/data --listen 127.0.0.1:0${STEPPROOF_DEMO_MODEL:+ --model $STEPPROOF_DEMO_MODEL}"
 MAX_TOKENS=512
-if ! start_server; then
-  if grep -q "no embedded model" "$WORK/server.err" && [[ -x "$BUILD/tests/e2e_tiny_model" ]]; then
+MODEL_FLAGS=()
+if [[ -n "${STEPPROOF_DEMO_MODEL:-}" ]]; then
+  MODEL_FLAGS=(--model "$STEPPROOF_DEMO_MODEL")
+fi
+if ! start_server "${MODEL_FLAGS[@]}"; then
+  if ((${#MODEL_FLAGS[@]} == 0)) && grep -q "no embedded model" "$WORK/server.err" &&
+     [[ -x "$BUILD/tests/e2e_tiny_model" ]]; then
     say "${R}This build has no embedded model (models/stepproof-arith.gguf was missing"
     say "when it was built). Going on with a tiny RANDOM model: its words are noise,"
     say "but every proof below is real.${N}"
@@ -203,14 +209,14 @@ say "checkpoint (a C2SP tlog-checkpoint) anyone can fetch, keep and later compar
 say "(stepproof-audit consistency / watch): the operator cannot rewrite history"
 say "without being caught."
 show "stepproof checkpoint"
-"$SP" "${S[@]}" checkpoint | sed 's/^/  /'
+"$SP" "${S[@]}" checkpoint | sed 's/^./  &/'
 
 chapter "Stop the server"
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" || true
 SERVER_PID=""
 say "done in $((SECONDS - START)) s. Try it yourself: docs/CLI.md"
-say "  $BIN/stepproofd &"
+say "  $BIN/stepproofd &      # then wait for its 'listening on 127.0.0.1:7700' line"
 say "  $BIN/stepproof generate --prompt \"What is 12 + 30?\" --out trace.json"
 say "  $BIN/stepproof key > vkey.txt"
 say "  $BIN/stepproof-audit verify-trace trace.json --key @vkey.txt"

@@ -85,6 +85,9 @@ TEST(TerminalTextTest, EscapesControlSequencesAndInvalidUtf8) {
 TEST(TerminalTextTest, IndentsContinuationLines) {
   EXPECT_EQ(IndentForTerminal("a\nb\nc", "  "), "a\n  b\n  c");
   EXPECT_EQ(IndentForTerminal("a\n\nb\n", "  "), "a\n\n  b\n");
+  EXPECT_EQ(StepTextForTerminal("\nThe answer is 5.\n\n", "  "),
+            "The answer is 5.");
+  EXPECT_EQ(StepTextForTerminal("a\n\nb\x1b\n", "  "), "a\n\n  b\\x1b");
   EXPECT_EQ(IndentLines("line 1\nline 2\n", "    "),
             "    line 1\n    line 2\n");
 }
