@@ -217,6 +217,53 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"Q8_0_qwen2_tied", TensorType::kQ8_0, "qwen2", true, true, 5e-2}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
+// The project's trained model (written by models/train.py), when present:
+// same reference, real weights, a real chat prompt.
+TEST(EmbeddedModelTest, LogitsMatchFloat64Reference) {
+  const std::string path = "models/stepproof-arith.gguf";
+  absl::StatusOr<GgufFile> ref_file = GgufFile::Open(path);
+  if (!ref_file.ok()) GTEST_SKIP() << path << " absent: " << ref_file.status();
+  absl::StatusOr<ModelConfig> c = ReadModelConfig(*ref_file);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->head_dim * c->n_head, c->n_embd);  // what RefForward assumes
+  TinyModelSpec spec;
+  spec.arch = c->architecture;
+  spec.n_layer = c->n_layer;
+  spec.n_embd = c->n_embd;
+  spec.n_ff = c->n_ff;
+  spec.n_head = c->n_head;
+  spec.n_head_kv = c->n_head_kv;
+  spec.n_vocab = c->n_vocab;
+  spec.rope_base = c->rope_freq_base;
+  spec.eps = c->rms_eps;
+  spec.tied = c->tied_output;
+  // Token ids of a templated prompt and the first generated tokens, all
+  // below 256 + specials, valid in any byte-level vocabulary of this size.
+  std::vector<int32_t> tokens;
+  for (unsigned char ch : std::string("What is 12 + 34?\nAdd the ones: 2 + 4 = 6")) tokens.push_back(ch);
+  const auto want = RefForward(*ref_file, spec, tokens);
+  absl::StatusOr<GgufFile> file = GgufFile::Open(path);
+  ASSERT_TRUE(file.ok());
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(*std::move(file), ModelOptions{2, true});
+  ASSERT_TRUE(model.ok()) << model.status();
+  KvCache cache((*model)->config(), static_cast<int32_t>(tokens.size()));
+  std::vector<int32_t> pos(tokens.size());
+  for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int32_t>(i);
+  ForwardOutput out;
+  ASSERT_TRUE((*model)->Forward(tokens, pos, cache, true, &out).ok());
+  double max_err = 0, max_ref = 0;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    for (int i = 0; i < spec.n_vocab; ++i) {
+      max_err = std::max(max_err, std::fabs(out.logits[t * spec.n_vocab + i] - want[t][i]));
+      max_ref = std::max(max_ref, std::fabs(want[t][i]));
+    }
+  }
+  const bool quantised = (*model)->file().FindTensor("blk.0.ffn_up.weight")->type == TensorType::kQ8_0 ||
+                         (*model)->file().FindTensor("blk.0.ffn_up.weight")->type == TensorType::kQ4_K;
+  EXPECT_LE(max_err / max_ref, quantised ? 5e-2 : 1e-4) << "max_err=" << max_err << " max_ref=" << max_ref;
+  std::printf("embedded model relative error %.3g\n", max_err / max_ref);
+}
+
 // Logits of a sequence, prefilled in chunks of `chunk` tokens.
 std::vector<float> RunSequence(const std::string& path, int threads, int chunk) {
   absl::StatusOr<GgufFile> file = GgufFile::Open(path);
