@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -258,6 +259,11 @@ int main(int argc, char** argv) {
   std::vector<char*> fixed;
   for (std::string& s : storage) fixed.push_back(s.data());
   absl::SetProgramUsageMessage(stepproof::inference::kUsage);
+  absl::FlagsUsageConfig usage_config;
+  auto ours = [](absl::string_view file) { return absl::StrContains(file, "inference/cli/"); };
+  usage_config.contains_help_flags = ours;
+  usage_config.contains_helpshort_flags = ours;
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<char*> args = absl::ParseCommandLine(static_cast<int>(fixed.size()), fixed.data());
   using namespace stepproof::inference;
   if (args.size() < 2) {
