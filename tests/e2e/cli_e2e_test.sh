@@ -177,7 +177,18 @@ expect_exit 0 "$WORK/help.out" "$AUDIT" --help
 contains "$WORK/help.out" "exit status: 0 verified, 1 not verified, 2 usage or I/O error"
 expect_exit 0 "$WORK/help2.out" "$SP" --help
 contains "$WORK/help2.out" "--withhold-prompt"
-pass "tampered bundle and trace fail with exit 1; usage and I/O errors exit 2; --help exits 0"
+expect_exit 2 "$WORK/u1.out" "$SP" "${S[@]}" frobnicate
+contains "$WORK/u1.out" "unknown command \"frobnicate\""
+expect_exit 2 "$WORK/u2.out" "$SP" "${S[@]}" proof --trace "$TRACE1"
+contains "$WORK/u2.out" "proof needs --step N"
+expect_exit 2 "$WORK/u3.out" "$SP" "${S[@]}" generate
+contains "$WORK/u3.out" "generate needs --prompt"
+expect_exit 2 "$WORK/u4.out" "$SP" "${S[@]}" generate --prompt x --seed -1
+contains "$WORK/u4.out" "--seed"
+expect_exit 1 "$WORK/u5.out" "$SP" --server 127.0.0.1:1 key
+contains "$WORK/u5.out" "is stepproofd running there?"
+expect_exit 1 "$WORK/u6.out" "$SP" "${S[@]}" proof --trace 00000000000000000000000000000000 --step 0
+pass "tampered bundle and trace fail with exit 1; usage errors exit 2, server errors 1; --help exits 0"
 
 # --- --json: one JSON object per line, events in order
 expect_exit 0 "$WORK/gen2.jsonl" "$SP" "${S[@]}" --json generate --prompt "What is 12 + 30?" \
