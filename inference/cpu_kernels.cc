@@ -428,7 +428,7 @@ DotFn SelectDot(TensorType type, bool use_avx2) {
 }
 
 void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
-            const float* x, int64_t n_tokens) {
+            const float* x, int64_t n_tokens, int64_t min_parallel_work) {
   if (tasks.empty() || n_tokens <= 0) return;
   const int64_t cols = tasks[0].w->cols;
   std::vector<int64_t> start(tasks.size() + 1, 0);
@@ -468,7 +468,7 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
   // Small products are not worth waking the workers for. Otherwise about 8
   // chunks per thread: long sequential streams for the prefetchers, and
   // enough chunks to rebalance around a descheduled thread.
-  const int64_t grain = total * cols * n_tokens < (1 << 20)
+  const int64_t grain = total * cols * n_tokens < min_parallel_work
                             ? total
                             : std::max<int64_t>(16, total / (int64_t{pool.size()} * 8));
   pool.ParallelFor(total, grain, work);

@@ -67,8 +67,11 @@ struct MatMulTask {
 // cols), row-major, shared by all tasks, which must have equal cols). The
 // output rows of all tasks are split across the pool's threads as one range,
 // so fusing q/k/v (or gate/up) costs one dispatch.
+// Products of fewer than `min_parallel_work` multiply-adds run on the calling
+// thread (waking workers costs more than they save).
+inline constexpr int64_t kDefaultMinParallelWork = int64_t{1} << 20;
 void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
-            const float* x, int64_t n_tokens);
+            const float* x, int64_t n_tokens, int64_t min_parallel_work = kDefaultMinParallelWork);
 
 }  // namespace stepproof::inference
 

@@ -136,7 +136,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(GgufFile file, const ModelOpt
     return absl::Status(config.status().code(), absl::StrCat(file.path(), ": ", config.status().message()));
   }
   const bool avx2 = options.allow_avx2 && CpuSupportsAvx2Fma();
-  std::unique_ptr<Model> m(new Model(std::move(file), *std::move(config), options.threads, avx2));
+  std::unique_ptr<Model> m(new Model(std::move(file), *std::move(config), options, avx2));
   if (absl::Status s = m->BindTensors(); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(m->file_.path(), ": ", s.message()));
   }
@@ -271,7 +271,7 @@ void Model::Attention(int layer, absl::Span<const int32_t> positions, KvCache& c
     }
   };
   const int64_t items = T * c.n_head;
-  pool_.ParallelFor(items, items * span * d < (1 << 18) ? items : 1, work);
+  pool_.ParallelFor(items, items * span * d < min_parallel_work_ / 4 ? items : 1, work);
 }
 
 absl::Status Model::Forward(absl::Span<const int32_t> tokens, absl::Span<const int32_t> positions,
@@ -320,7 +320,7 @@ absl::Status Model::Forward(absl::Span<const int32_t> tokens, absl::Span<const i
     const Layer& L = layers_[l];
     for (int64_t t = 0; t < T; ++t) RmsNorm(x_.data() + t * E, L.attn_norm.data(), h_.data() + t * E, E, c.rms_eps);
     const MatMulTask qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
-    MatMul(pool_, use_avx2_, qkv, h_.data(), T);
+    MatMul(pool_, use_avx2_, qkv, h_.data(), T, min_parallel_work_);
     for (int64_t t = 0; t < T; ++t) {
       if (c.qkv_bias) {
         for (int64_t i = 0; i < q_dim; ++i) q_[t * q_dim + i] += L.bq[i];
@@ -334,17 +334,17 @@ absl::Status Model::Forward(absl::Span<const int32_t> tokens, absl::Span<const i
     }
     Attention(l, positions, cache, T);
     const MatMulTask o[] = {{&L.wo, h_.data()}};
-    MatMul(pool_, use_avx2_, o, att_.data(), T);
+    MatMul(pool_, use_avx2_, o, att_.data(), T, min_parallel_work_);
     for (int64_t i = 0; i < T * E; ++i) x_[i] += h_[i];
     for (int64_t t = 0; t < T; ++t) RmsNorm(x_.data() + t * E, L.ffn_norm.data(), h_.data() + t * E, E, c.rms_eps);
     const MatMulTask gu[] = {{&L.wg, g_.data()}, {&L.wu, u_.data()}};
-    MatMul(pool_, use_avx2_, gu, h_.data(), T);
+    MatMul(pool_, use_avx2_, gu, h_.data(), T, min_parallel_work_);
     for (int64_t i = 0; i < T * c.n_ff; ++i) {
       const float gv = g_[i];
       g_[i] = gv / (1.0f + std::exp(-gv)) * u_[i];
     }
     const MatMulTask down[] = {{&L.wd, h_.data()}};
-    MatMul(pool_, use_avx2_, down, g_.data(), T);
+    MatMul(pool_, use_avx2_, down, g_.data(), T, min_parallel_work_);
     for (int64_t i = 0; i < T * E; ++i) x_[i] += h_[i];
   }
 
@@ -356,7 +356,7 @@ absl::Status Model::Forward(absl::Span<const int32_t> tokens, absl::Span<const i
     RmsNorm(x_.data() + (first + t) * E, output_norm_.data(), out->hidden.data() + t * E, E, c.rms_eps);
   }
   const MatMulTask logits[] = {{&output_, out->logits.data()}};
-  MatMul(pool_, use_avx2_, logits, out->hidden.data(), n_out);
+  MatMul(pool_, use_avx2_, logits, out->hidden.data(), n_out, min_parallel_work_);
   return absl::OkStatus();
 }
 

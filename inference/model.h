@@ -78,6 +78,9 @@ class KvCache {
 struct ModelOptions {
   int32_t threads = 0;   // 0 = all cores
   bool allow_avx2 = true;  // false forces the portable kernels
+  // Matrix products (and attention) smaller than this many multiply-adds run
+  // on the calling thread. Tests set 0 to spread every product over threads.
+  int64_t min_parallel_work = kDefaultMinParallelWork;
 };
 
 struct ForwardOutput {
@@ -119,8 +122,12 @@ class Model {
     std::vector<float> bq, bk, bv;  // empty when the model has no biases
   };
 
-  Model(GgufFile file, ModelConfig config, int threads, bool use_avx2)
-      : file_(std::move(file)), config_(std::move(config)), pool_(threads), use_avx2_(use_avx2) {}
+  Model(GgufFile file, ModelConfig config, const ModelOptions& options, bool use_avx2)
+      : file_(std::move(file)),
+        config_(std::move(config)),
+        pool_(options.threads),
+        use_avx2_(use_avx2),
+        min_parallel_work_(options.min_parallel_work) {}
   absl::Status BindTensors();
   void Attention(int layer, absl::Span<const int32_t> positions, KvCache& cache, int64_t T);
   void Rope(float* x, int n_heads, const float* cos_sin) const;
@@ -129,6 +136,7 @@ class Model {
   ModelConfig config_;
   ThreadPool pool_;
   bool use_avx2_;
+  int64_t min_parallel_work_;
   int64_t n_params_ = 0;
   WeightMatrix token_embd_, output_;
   std::vector<float> output_norm_;

@@ -268,7 +268,9 @@ TEST(EmbeddedModelTest, LogitsMatchFloat64Reference) {
 std::vector<float> RunSequence(const std::string& path, int threads, int chunk) {
   absl::StatusOr<GgufFile> file = GgufFile::Open(path);
   EXPECT_TRUE(file.ok());
-  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(*std::move(file), ModelOptions{threads, true});
+  ModelOptions options{threads, true};
+  options.min_parallel_work = 0;  // spread even the smallest products over the threads
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(*std::move(file), options);
   EXPECT_TRUE(model.ok());
   KvCache cache((*model)->config(), 64);
   std::vector<int32_t> tokens;
@@ -288,20 +290,22 @@ std::vector<float> RunSequence(const std::string& path, int threads, int chunk) 
 }
 
 TEST(ModelDeterminismTest, BitIdenticalAcrossThreadCountsAndBatchSizes) {
-  TinyModelSpec spec;
-  spec.type = TensorType::kQ4_K;
-  const std::string path = TempPath("determinism");
-  ASSERT_TRUE(TinyModel(spec).WriteFile(path).ok());
-  const std::vector<float> base = RunSequence(path, 1, 20);
-  for (int threads : {2, 3, 4}) {
-    for (int chunk : {1, 7, 20}) {
-      const std::vector<float> other = RunSequence(path, threads, chunk);
-      ASSERT_EQ(other.size(), base.size());
-      EXPECT_EQ(0, std::memcmp(other.data(), base.data(), base.size() * sizeof(float)))
-          << "threads=" << threads << " chunk=" << chunk;
+  for (TensorType type : {TensorType::kQ4_K, TensorType::kQ8_0, TensorType::kF16}) {
+    TinyModelSpec spec;
+    spec.type = type;
+    const std::string path = TempPath("determinism");
+    ASSERT_TRUE(TinyModel(spec).WriteFile(path).ok());
+    const std::vector<float> base = RunSequence(path, 1, 20);
+    for (int threads : {2, 3, 4}) {
+      for (int chunk : {1, 7, 20}) {
+        const std::vector<float> other = RunSequence(path, threads, chunk);
+        ASSERT_EQ(other.size(), base.size());
+        EXPECT_EQ(0, std::memcmp(other.data(), base.data(), base.size() * sizeof(float)))
+            << TensorTypeName(type) << " threads=" << threads << " chunk=" << chunk;
+      }
     }
+    std::remove(path.c_str());
   }
-  std::remove(path.c_str());
 }
 
 TEST(ModelLoadTest, RejectsMissingTensorAndWrongShape) {
