@@ -8,7 +8,13 @@
 #include "tests/inference/test_models.h"
 
 int main(int argc, char** argv) {
-  if (argc != 2 || std::string(argv[1]) == "--help") {
+  if (argc == 2 && (std::string(argv[1]) == "--help" ||
+                    std::string(argv[1]) == "-h")) {
+    std::printf("usage: e2e_tiny_model PATH.gguf\n"
+                "writes a tiny random Qwen2 GGUF for the end-to-end tests\n");
+    return 0;
+  }
+  if (argc != 2 || argv[1][0] == '-') {
     std::fprintf(stderr, "usage: e2e_tiny_model PATH.gguf\n");
     return 2;
   }
