@@ -4,7 +4,8 @@
 # bundles; `stepproof-audit` verifies them (and rejects tampered copies with
 # exit 1); the server restarts on the same data dir, old bundles still verify,
 # the key is unchanged and the log stayed consistent across the restart
-# (`stepproof-audit consistency`, `watch`).
+# (`stepproof-audit consistency`, `watch`), and a forked copy of the log
+# (same key, two histories) is caught by both.
 #
 # usage: cli_e2e_test.sh BIN_DIR TESTS_BIN_DIR
 # (BIN_DIR holds stepproofd, stepproof, stepproof-audit; TESTS_BIN_DIR holds
@@ -305,6 +306,40 @@ cp "$WORK/cp_forged.note" "$WORK/watch_forged.state"
 expect_exit 1 "$WORK/watch3.out" "$AUDIT" watch "${S[@]}" --key "$KEY" --interval 0 --count 1 \
   --state "$WORK/watch_forged.state"
 pass "watch follows the log, resumes from its state, rejects a forged state"
+
+# --- a log that shows two histories: a copy of the data dir (same signing
+# key, same log so far) grows differently from the original. The monitor
+# that saw one history catches the other.
+stop_server
+[[ "$SERVER_RC" == 0 ]] || die "stepproofd exited $SERVER_RC on SIGTERM"
+cp -a "$WORK/data" "$WORK/data_fork"
+start_server "$WORK/data" "$WORK/server3" "${MODEL_FLAGS[@]}" || die "stepproofd failed to restart"
+S=(--server "$SERVER_ADDR")
+expect_exit 0 "$WORK/gen_a.out" "$SP" "${S[@]}" generate --prompt "What is 6 + 7?" \
+  --max-tokens "$MAX_TOKENS" --wait-log 60 --out "$WORK/trace_a.json"
+expect_exit 0 "$WORK/watch_a.out" "$AUDIT" watch "${S[@]}" --key "$KEY" --interval 0 --count 1 \
+  --state "$WORK/monitor.state"
+stop_server
+start_server "$WORK/data_fork" "$WORK/server4" "${MODEL_FLAGS[@]}" || die "forked stepproofd failed"
+S=(--server "$SERVER_ADDR")
+expect_exit 0 "$WORK/key_f.out" "$SP" "${S[@]}" key
+[[ "$(cat "$WORK/key_f.out")" == "$KEY" ]] || die "the fork should sign with the same key"
+expect_exit 0 "$WORK/gen_b.out" "$SP" "${S[@]}" generate --prompt "What is 8 + 9?" \
+  --max-tokens "$MAX_TOKENS" --wait-log 60 --out "$WORK/trace_b.json"
+expect_exit 1 "$WORK/watch_b.out" "$AUDIT" watch "${S[@]}" --key "$KEY" --interval 0 --count 1 \
+  --state "$WORK/monitor.state"
+contains "$WORK/watch_b.out" "ALERT: the log shows two histories"
+expect_exit 0 "$WORK/gen_b2.out" "$SP" "${S[@]}" generate --prompt "What is 9 + 9?" \
+  --max-tokens "$MAX_TOKENS" --wait-log 60 --out "$WORK/trace_b2.json"
+expect_exit 1 "$WORK/watch_b2.out" "$AUDIT" watch "${S[@]}" --key "$KEY" --interval 0 --count 1 \
+  --state "$WORK/monitor.state"
+contains "$WORK/watch_b2.out" "is not consistent with the one of size"
+expect_exit 0 "$WORK/cp_b.out" "$SP" "${S[@]}" checkpoint
+cp "$WORK/cp_b.out" "$WORK/cp_b.note"
+expect_exit 1 "$WORK/cons_fork.out" "$AUDIT" consistency "$WORK/monitor.state" "$WORK/cp_b.note" \
+  "${S[@]}" --key "$KEY"
+contains "$WORK/cons_fork.out" "NOT VERIFIED"
+pass "a forked log (same key, two histories) is caught by watch and consistency"
 
 stop_server
 [[ "$SERVER_RC" == 0 ]] || die "stepproofd exited $SERVER_RC on SIGTERM"
