@@ -77,7 +77,7 @@ def main():
     t0 = time.time()
     if args.check_tokenizer and not check_tokenizer(args.engine, args.model, tok, problems[:args.check_tokenizer]):
         sys.exit(1)
-    ok, wrong = 0, []
+    ok, exact, wrong = 0, 0, []
     if args.torch:
         import torch
         torch.set_num_threads(2)
@@ -102,12 +102,14 @@ def main():
         got = arith.parse_answer(text)
         if i < args.show:
             print(f"--- {a} + {b}:\n{text}")
+        exact += text == arith.completion(a, b)
         if got == a + b:
             ok += 1
         else:
             wrong.append((a, b, got))
     mode = "torch" if args.torch else f"engine {args.engine}"
-    print(f"accuracy {ok}/{len(problems)} = {ok / len(problems):.3f} ({mode}, greedy, {time.time() - t0:.0f}s)")
+    print(f"accuracy {ok}/{len(problems)} = {ok / len(problems):.3f} ({mode}, greedy, {time.time() - t0:.0f}s); "
+          f"whole trace identical to the reference steps: {exact}/{len(problems)}")
     for a, b, got in wrong[:10]:
         print(f"  wrong: {a} + {b} = {a + b}, model said {got}")
 
