@@ -10,6 +10,8 @@
 #   4. show that a tampered copy fails, and (when /usr/bin/python3 has
 #      `cryptography`) check the bundle with the independent Python verifier
 #   5. check the whole trace, then see it land in the append-only log
+#   6. play a dishonest operator (a copy of the log, same key, another trace)
+#      and watch the monitor catch the two histories
 # The server is stopped on every exit path.
 #
 # usage: scripts/demo.sh [BUILD_DIR]   (default: build)
@@ -72,9 +74,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_server [flags...]: starts stepproofd, sets SERVER_PID and ADDR.
+# start_server [flags...]: starts stepproofd on $DATA_DIR, sets SERVER_PID
+# and ADDR.
+DATA_DIR="$WORK/data"
 start_server() {
-  "$STEPPROOFD" --data-dir "$WORK/data" --listen 127.0.0.1:0 "$@" \
+  : >"$WORK/server.out"
+  "$STEPPROOFD" --data-dir "$DATA_DIR" --listen 127.0.0.1:0 "$@" \
     >"$WORK/server.out" 2>"$WORK/server.err" &
   SERVER_PID=$!
   for _ in $(seq 1 1200); do
@@ -89,6 +94,12 @@ start_server() {
   done
   echo "demo: stepproofd did not start listening within 120 s" >&2
   return 1
+}
+
+stop_demo_server() {
+  kill -TERM "$SERVER_PID"
+  wait "$SERVER_PID" || true
+  SERVER_PID=""
 }
 
 START=$SECONDS
@@ -110,7 +121,8 @@ if ! start_server "${MODEL_FLAGS[@]}"; then
     say "but every proof below is real.${N}"
     "$BUILD/tests/e2e_tiny_model" "$WORK/tiny.gguf"
     MAX_TOKENS=48
-    start_server --model "$WORK/tiny.gguf" || { echo "demo: stepproofd failed to start" >&2; exit 1; }
+    MODEL_FLAGS=(--model "$WORK/tiny.gguf")
+    start_server "${MODEL_FLAGS[@]}" || { echo "demo: stepproofd failed to start" >&2; exit 1; }
   else
     echo "demo: stepproofd failed to start:" >&2
     tail -n 15 "$WORK/server.err" >&2
@@ -211,10 +223,39 @@ say "without being caught."
 show "stepproof checkpoint"
 "$SP" "${S[@]}" checkpoint | sed 's/^./  &/'
 
-chapter "Stop the server"
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID" || true
-SERVER_PID=""
+chapter "An operator who shows two histories is caught"
+say "Play a dishonest operator: keep a secret copy of the log (same signing key),"
+say "let the original record one trace and the copy another. A monitor that saw"
+say "the original checks what the copy shows against it."
+stop_demo_server
+cp -a "$WORK/data" "$WORK/data-fork"
+# fork_step DATA_DIR QUESTION: serve DATA_DIR, ask QUESTION, run the monitor.
+fork_step() {
+  DATA_DIR=$1
+  start_server "${MODEL_FLAGS[@]}" || { echo "demo: stepproofd failed to restart" >&2; exit 1; }
+  S=(--server "$ADDR")
+  show "stepproof generate --prompt \"$2\"   # on ${1##*/}"
+  "$SP" "${S[@]}" generate --prompt "$2" --greedy --max-tokens "$MAX_TOKENS" \
+    --out "$WORK/fork-trace.json" >/dev/null
+  show "stepproof-audit watch --key @vkey.txt --count 1 --state monitor.note"
+  WATCH_RC=0
+  "$AUDIT" watch "${S[@]}" --key "@$WORK/vkey.txt" --interval 0 --count 1 \
+    --state "$WORK/monitor.note" >"$WORK/watch.out" 2>&1 || WATCH_RC=$?
+  { grep -v "^resuming" "$WORK/watch.out" || true; } | head -n 1 | sed "s/^/  /"
+  stop_demo_server
+}
+fork_step "$WORK/data" "What is 12 + 30?"
+((WATCH_RC == 0)) || { echo "demo: the monitor failed on the honest log" >&2; exit 1; }
+fork_step "$WORK/data-fork" "What is 2 + 2?"
+if ((WATCH_RC == 1)); then
+  say "${G}exit status 1: both checkpoints carry the server's signature, so together"
+  say "they prove the operator signed two different histories${N}"
+else
+  say "${R}unexpected exit status $WATCH_RC from the monitor${N}"
+  exit 1
+fi
+
+chapter "Done"
 say "done in $((SECONDS - START)) s. Try it yourself: docs/CLI.md"
 say "  $BIN/stepproofd &      # then wait for its 'listening on 127.0.0.1:7700' line"
 say "  $BIN/stepproof generate --prompt \"What is 12 + 30?\" --out trace.json"
