@@ -165,6 +165,33 @@ float QDotQ4_K(const uint8_t* row, const uint8_t* xq, int64_t n) {
   return s;
 }
 
+// Q6_K value i (half h, quarter r, lane l; docs/ENGINE.md) minus 32, and its
+// scale. The activation block of value i is i / 32 = 4h + r.
+float QDotQ6_K(const uint8_t* row, const uint8_t* xq, int64_t n) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < n / kQKValues; ++b) {
+    const uint8_t* blk = row + b * kQ6_KBlockBytes;
+    const uint8_t* ql = blk;
+    const uint8_t* qh = blk + 128;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    const float d = Fp16ToFloat(LoadU16(blk + 208));
+    for (int h = 0; h < 2; ++h) {
+      for (int r = 0; r < 4; ++r) {
+        const uint8_t* a = xq + (b * 8 + 4 * h + r) * kActivationBlockBytes;
+        int32_t isum[2] = {0, 0};
+        for (int l = 0; l < 32; ++l) {
+          const int low = (ql[64 * h + 32 * (r & 1) + l] >> (r >= 2 ? 4 : 0)) & 0xF;
+          const int high = (qh[32 * h + l] >> (2 * r)) & 3;
+          isum[l / 16] += ((low | (high << 4)) - 32) * ActQ(a)[l];
+        }
+        const int32_t scaled = sc[8 * h + 2 * r] * isum[0] + sc[8 * h + 2 * r + 1] * isum[1];
+        s += d * ActD(a) * static_cast<float>(scaled);
+      }
+    }
+  }
+  return s;
+}
+
 // ---- AVX2 / FMA / F16C implementations ----------------------------------
 #ifdef STEPPROOF_X86
 
@@ -354,6 +381,40 @@ STEPPROOF_AVX2 float QDotQ4_KAvx2(const uint8_t* row, const uint8_t* xq, int64_t
   return Hsum(acc) - mins;
 }
 
+STEPPROOF_AVX2 float QDotQ6_KAvx2(const uint8_t* row, const uint8_t* xq, int64_t n) {
+  const __m256i low_mask = _mm256_set1_epi8(0xF);
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  const __m256i offset = _mm256_set1_epi8(32);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / kQKValues; ++b) {
+    const uint8_t* blk = row + b * kQ6_KBlockBytes;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    const float d = Half(blk + 208);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+      const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
+      const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
+      const __m256i lows[4] = {
+          _mm256_and_si256(ql0, low_mask), _mm256_and_si256(ql1, low_mask),
+          _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_mask),
+          _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_mask)};
+      for (int r = 0; r < 4; ++r) {
+        const uint8_t* a = xq + (b * 8 + 4 * h + r) * kActivationBlockBytes;
+        const __m256i high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * r)), two_bits);
+        const __m256i q = _mm256_sub_epi8(_mm256_or_si256(lows[r], _mm256_slli_epi16(high, 4)), offset);
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 8));
+        // Lanes 0-3 hold values 0-15 (scale 2r), lanes 4-7 values 16-31.
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q)), ones);
+        const int32_t s0 = sc[8 * h + 2 * r], s1 = sc[8 * h + 2 * r + 1];
+        const __m256i scaled = _mm256_mullo_epi32(p, _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * ActD(a)), _mm256_cvtepi32_ps(scaled), acc);
+      }
+    }
+  }
+  return Hsum(acc);
+}
+
 #endif  // STEPPROOF_X86
 
 }  // namespace
@@ -382,12 +443,14 @@ QuantDotFn SelectQuantDot(TensorType type, bool use_avx2) {
   if (use_avx2) {
     if (type == TensorType::kQ8_0) return &QDotQ8_0Avx2;
     if (type == TensorType::kQ4_K) return &QDotQ4_KAvx2;
+    if (type == TensorType::kQ6_K) return &QDotQ6_KAvx2;
   }
 #else
   (void)use_avx2;
 #endif
   if (type == TensorType::kQ8_0) return &QDotQ8_0;
   if (type == TensorType::kQ4_K) return &QDotQ4_K;
+  if (type == TensorType::kQ6_K) return &QDotQ6_K;
   return nullptr;
 }
 

@@ -41,9 +41,10 @@ inline constexpr int kActivationBlockBytes = 40;
 // REQUIRES: n % 32 == 0; out has n / 32 * kActivationBlockBytes bytes.
 void QuantizeActivations(const float* x, int64_t n, uint8_t* out);
 
-// sum_i row[i] * x[i] for a Q8_0 or Q4_K row and QuantizeActivations output.
+// sum_i row[i] * x[i] for a Q8_0, Q4_K or Q6_K row and QuantizeActivations
+// output.
 using QuantDotFn = float (*)(const uint8_t* row, const uint8_t* xq, int64_t n);
-// Returns nullptr for types without an integer path (F32, F16, BF16, Q6_K).
+// Returns nullptr for types without an integer path (F32, F16, BF16).
 QuantDotFn SelectQuantDot(TensorType type, bool use_avx2);
 
 // A weight matrix view: `rows` rows of `cols` values each, stored row after
@@ -62,8 +63,8 @@ struct MatMulTask {
   float* y;
 };
 
-// Computes every task's product (Q8_0 and Q4_K matrices through the integer
-// path on quantised activations, the others on the floats) for `n_tokens` rows of x (x is (n_tokens,
+// Computes every task's product (Q8_0, Q4_K and Q6_K matrices through the
+// integer path on quantised activations, the others on the floats) for `n_tokens` rows of x (x is (n_tokens,
 // cols), row-major, shared by all tasks, which must have equal cols). The
 // output rows of all tasks are split across the pool's threads as one range,
 // so fusing q/k/v (or gate/up) costs one dispatch.
