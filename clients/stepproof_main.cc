@@ -214,7 +214,21 @@ int RunProof(ServiceClient& client) {
       client.GetStepProof(trace_id, static_cast<uint64_t>(step));
   if (!proof.ok()) return Failed(proof.status());
   std::string out = absl::GetFlag(FLAGS_out);
-  if (out.empty()) {
+  if (out.empty() && absl::GetFlag(FLAGS_json)) {
+    nlohmann::json bundle =
+        nlohmann::json::parse(proof->bundle_json(), nullptr, false);
+    if (bundle.is_discarded()) {
+      return Failed(absl::DataLossError("the server's bundle is not JSON"));
+    }
+    std::cout << JsonLine({{"trace_id", trace_id},
+                           {"step", step},
+                           {"in_log", proof->in_log()},
+                           {"anchored", proof->anchored()},
+                           {"bundle", std::move(bundle)}})
+              << std::endl;
+    return kExitOk;
+  }
+  if (out.empty()) {  // the bundle exactly as the server wrote it
     std::cout << proof->bundle_json();
     if (!absl::EndsWith(proof->bundle_json(), "\n")) std::cout << "\n";
     return kExitOk;

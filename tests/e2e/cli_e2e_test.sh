@@ -205,7 +205,17 @@ assert events[-1]["written"]["sealed"] is True
 PYEOF
 expect_exit 0 "$WORK/vt2.out" "$AUDIT" --json verify-trace "$WORK/trace2.json" --key "$KEY"
 "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["verified"] is True' "$WORK/vt2.out"
-pass "--json generate and verify-trace emit JSON objects"
+expect_exit 0 "$WORK/proof.jsonl" "$SP" "${S[@]}" --json proof --trace "$TRACE1" --step 0
+"$PY" - "$WORK/proof.jsonl" "$WORK/b0_from_json.json" <<'PYEOF' || die "proof --json"
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+assert len(lines) == 1, lines
+d = json.loads(lines[0])
+assert d["step"] == 0 and d["bundle"]["format"] == "stepproof.bundle/v1", d.keys()
+json.dump(d["bundle"], open(sys.argv[2], "w"))
+PYEOF
+expect_exit 0 "$WORK/v_from_json.out" "$AUDIT" verify "$WORK/b0_from_json.json" --key "$KEY"
+pass "--json generate, proof and verify-trace emit one JSON object per line"
 
 # --- a withheld prompt: the header commits to SHA-256(salt || templated
 # prompt); the salt is in the trace file. The templated prompt is the one a
