@@ -242,8 +242,14 @@ absl::Status GgufFile::Parse() {
                                                      " is not a multiple of the ", std::string(TensorTypeName(info.type)),
                                                      " block size"));
     }
-    info.n_bytes = static_cast<uint64_t>(n / TypeBlockValues(info.type)) *
-                   static_cast<uint64_t>(TypeBlockBytes(info.type));
+    // Bound the block count by the file before multiplying: n_elements up to
+    // 2^63 times 4 bytes (F32) would wrap around to a small n_bytes.
+    const uint64_t n_blocks = static_cast<uint64_t>(n / TypeBlockValues(info.type));
+    if (n_blocks > file_.size() / static_cast<uint64_t>(TypeBlockBytes(info.type))) {
+      return absl::DataLossError(absl::StrCat("tensor ", info.name, ": ", n,
+                                              " elements need more bytes than the file has"));
+    }
+    info.n_bytes = n_blocks * static_cast<uint64_t>(TypeBlockBytes(info.type));
     absl::StatusOr<uint64_t> offset = c.Read<uint64_t>(absl::StrCat(info.name, " offset"));
     if (!offset.ok()) return offset.status();
     if (*offset % alignment_ != 0) {
