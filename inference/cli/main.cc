@@ -187,6 +187,7 @@ int Generate() {
   if (r->finish == FinishReason::kEndOfSequence) generated.push_back(tok.eos_id());
   std::printf("\n");
   if (absl::GetFlag(FLAGS_ids)) std::printf("ids: %s\n", absl::StrJoin(generated, " ").c_str());
+  std::fflush(stdout);
   const double decode_s = absl::ToDoubleSeconds(r->decode_time);
   std::fprintf(stderr, "[%s; prompt %d tokens in %.3f s, generated %d tokens in %.3f s (%.2f tokens/s); %s]\n",
                std::string(FinishReasonName(r->finish)).c_str(), r->prompt_tokens,
