@@ -108,6 +108,8 @@ expect_exit 0 "$WORK/proof.out" "$SP" "${S[@]}" proof --trace "$TRACE1" --step "
 expect_exit 0 "$WORK/v_last.out" "$AUDIT" verify "$WORK/b_last.json" --key "@$WORK/vkey.txt"
 contains "$WORK/v_last.out" "VERIFIED step $LAST"
 contains "$WORK/v_last.out" "of trace $TRACE1"
+got=0; "$AUDIT" verify - --key "$KEY" <"$WORK/b_last.json" >"$WORK/v_stdin.out" 2>&1 || got=$?
+[[ $got == 0 ]] || { cat "$WORK/v_stdin.out" >&2; die "verify - (stdin) exited $got"; }
 # The step text the auditor reports is the text the generate stream showed.
 "$PY" - "$WORK/trace1.json" "$WORK/b_last.json" <<'PYEOF' || die "bundle record differs from the streamed step"
 import json, sys
@@ -133,6 +135,9 @@ json.dump(b, open(sys.argv[2], "w"), indent=2)
 PYEOF
 expect_exit 1 "$WORK/vt.out" "$AUDIT" verify "$WORK/b_tampered.json" --key "$KEY"
 contains "$WORK/vt.out" "NOT VERIFIED"
+expect_exit 1 "$WORK/vtj.out" "$AUDIT" --json verify "$WORK/b_tampered.json" --key "$KEY"
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["verified"] is False and d["error"]' \
+  "$WORK/vtj.out" || die "verify --json of a tampered bundle"
 "$PY" - "$WORK/trace1.json" "$WORK/trace_tampered.json" <<'PYEOF'
 import json, sys
 t = json.load(open(sys.argv[1]))
