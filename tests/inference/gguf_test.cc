@@ -206,6 +206,10 @@ TEST_F(GgufTest, RejectsBadTensorInfos) {
   PutU64(s, info + 12, uint64_t{1} << 40);
   EXPECT_EQ(OpenBytes(s).status().code(), absl::StatusCode::kInvalidArgument);
   s = base;
+  PutU64(s, info + 4, uint64_t{1} << 62);  // 2^62 F32 values: 2^64 bytes wraps to 0
+  PutU64(s, info + 12, 1);
+  EXPECT_EQ(OpenBytes(s).status().code(), absl::StatusCode::kDataLoss);
+  s = base;
   PutU64(s, info + 4, 0);  // empty dimension
   EXPECT_EQ(OpenBytes(s).status().code(), absl::StatusCode::kInvalidArgument);
   s = base;
