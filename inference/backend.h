@@ -109,7 +109,8 @@ struct CpuBackendOptions {
 // engine. Returns NOT_FOUND if the file does not exist, INVALID_ARGUMENT /
 // DATA_LOSS naming the problem when the file is not a usable GGUF model
 // (unsupported architecture or tensor type, missing tensor, wrong shape,
-// truncated file).
+// truncated file), INVALID_ARGUMENT for a context longer than the model's,
+// RESOURCE_EXHAUSTED when the KV cache would not fit in 3/4 of the RAM.
 absl::StatusOr<std::unique_ptr<Backend>> OpenCpuBackend(
     const std::string& gguf_path, const CpuBackendOptions& options);
 

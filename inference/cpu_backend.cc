@@ -1,6 +1,8 @@
 // The CPU engine behind the Backend interface: Model + KvCache + Sampler +
 // StepSegmenter, one generation at a time.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -189,6 +191,15 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenCpuBackend(const std::string& gguf_
   if (n_ctx > c.context_length) {
     return absl::InvalidArgumentError(absl::StrCat("context_length ", n_ctx, " exceeds the model's ",
                                                    c.context_length));
+  }
+  // The KV cache is allocated up front: refuse one the machine cannot hold
+  // rather than fail the allocation.
+  const double kv_bytes = 2.0 * c.n_layer * n_ctx * c.n_head_kv * c.head_dim * sizeof(float);
+  const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (ram > 0 && kv_bytes > 0.75 * ram) {
+    return absl::ResourceExhaustedError(absl::StrCat("a KV cache for ", n_ctx, " tokens needs ",
+                                                     static_cast<int64_t>(kv_bytes / (1 << 20)), " MiB; this machine has ",
+                                                     static_cast<int64_t>(ram / (1 << 20)), " MiB"));
   }
   info.context_length = n_ctx;
   return std::unique_ptr<Backend>(

@@ -200,6 +200,23 @@ TEST_P(BackendConformanceTest, SinkErrorStopsGeneration) {
 INSTANTIATE_TEST_SUITE_P(Backends, BackendConformanceTest, ::testing::ValuesIn(kBackends),
                          [](const ::testing::TestParamInfo<BackendKind>& info) { return std::string(info.param.name); });
 
+TEST(OpenCpuBackendTest, RefusesContextsTooLongOrTooBigForMemory) {
+  const std::string path = absl::StrCat(::testing::TempDir(), "/huge_ctx_", getpid(), ".gguf");
+  testing::TinyModelSpec spec;
+  spec.context_length = 1 << 30;
+  ASSERT_TRUE(testing::TinyModel(spec).WriteFile(path).ok());
+  // 2 layers x 2^30 positions x 128 floats x 2 (K, V): 2 TiB.
+  EXPECT_EQ(OpenCpuBackend(path, CpuBackendOptions{1, 1 << 30}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  absl::StatusOr<std::unique_ptr<Backend>> capped = OpenCpuBackend(path, CpuBackendOptions{1, 0});
+  ASSERT_TRUE(capped.ok()) << capped.status();
+  EXPECT_EQ((*capped)->model().context_length, 4096);  // the default cap
+  spec.context_length = 64;
+  ASSERT_TRUE(testing::TinyModel(spec).WriteFile(path).ok());
+  EXPECT_EQ(OpenCpuBackend(path, CpuBackendOptions{1, 65}).status().code(), absl::StatusCode::kInvalidArgument);
+  std::remove(path.c_str());
+}
+
 TEST(OpenCpuBackendTest, ReportsMissingAndNonModelFiles) {
   EXPECT_EQ(OpenCpuBackend("/nonexistent/model.gguf", {}).status().code(), absl::StatusCode::kNotFound);
   const std::string path = absl::StrCat(::testing::TempDir(), "/not_gguf_", getpid());
