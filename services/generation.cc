@@ -64,7 +64,7 @@ absl::StatusOr<std::string> FormatChatPrompt(
       }
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat("messages[", i, "].role: '", m.role,
+          absl::StrCat("messages[", i, "].role: '", m.role.substr(0, 40),
                        "' is not one of system, user, assistant"));
     }
     previous = m.role;
