@@ -275,7 +275,7 @@ void Model::Attention(int layer, absl::Span<const int32_t> positions, KvCache& c
 }
 
 absl::Status Model::Forward(absl::Span<const int32_t> tokens, absl::Span<const int32_t> positions,
-                            KvCache& cache, bool all_logits, ForwardOutput* out) {
+                            KvCache& cache, bool all_logits, ForwardOutput* out, bool all_hidden) {
   const ModelConfig& c = config_;
   if (tokens.empty() || tokens.size() != positions.size()) {
     return absl::InvalidArgumentError("Forward needs as many positions as tokens, at least one");
@@ -350,13 +350,15 @@ absl::Status Model::Forward(absl::Span<const int32_t> tokens, absl::Span<const i
 
   const int64_t first = all_logits ? 0 : T - 1;
   const int64_t n_out = T - first;
-  out->hidden.resize(n_out * E);
+  const int64_t first_hidden = all_hidden ? 0 : first;
+  const int64_t n_hidden = T - first_hidden;
+  out->hidden.resize(n_hidden * E);
   out->logits.resize(n_out * c.n_vocab);
-  for (int64_t t = 0; t < n_out; ++t) {
-    RmsNorm(x_.data() + (first + t) * E, output_norm_.data(), out->hidden.data() + t * E, E, c.rms_eps);
+  for (int64_t t = 0; t < n_hidden; ++t) {
+    RmsNorm(x_.data() + (first_hidden + t) * E, output_norm_.data(), out->hidden.data() + t * E, E, c.rms_eps);
   }
   const MatMulTask logits[] = {{&output_, out->logits.data()}};
-  MatMul(pool_, use_avx2_, logits, out->hidden.data(), n_out, min_parallel_work_);
+  MatMul(pool_, use_avx2_, logits, out->hidden.data() + (first - first_hidden) * E, n_out, min_parallel_work_);
   return absl::OkStatus();
 }
 

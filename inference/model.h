@@ -86,7 +86,8 @@ struct ModelOptions {
 struct ForwardOutput {
   // Logits of the requested tokens, row-major (n_out, n_vocab).
   std::vector<float> logits;
-  // Final hidden state after the last RMSNorm (n_out, n_embd).
+  // Final hidden state after the last RMSNorm (n_out, n_embd); (T, n_embd)
+  // when Forward's all_hidden is set.
   std::vector<float> hidden;
 };
 
@@ -110,10 +111,13 @@ class Model {
   // attends to cache entries 0..positions[i] (those before it must have been
   // written by earlier calls or earlier tokens of this call). Fills logits
   // (and hidden) for every token when all_logits, else only for the last.
+  // all_hidden (execution fingerprints) fills hidden for every token while
+  // logits stay as all_logits says: out->hidden is then (T, n_embd) and
+  // out->logits the last n_out rows' logits.
   // Returns INVALID_ARGUMENT for empty or mismatched spans, an out-of-range
   // token id, or a position outside the cache.
   absl::Status Forward(absl::Span<const int32_t> tokens, absl::Span<const int32_t> positions,
-                       KvCache& cache, bool all_logits, ForwardOutput* out);
+                       KvCache& cache, bool all_logits, ForwardOutput* out, bool all_hidden = false);
 
  private:
   struct Layer {
