@@ -52,6 +52,9 @@ struct GenerationRequest {
   int32_t max_tokens = 1024;  // generated tokens, not counting the prompt
   absl::Time deadline = absl::InfiniteFuture();
   std::function<bool()> is_cancelled;  // may be empty; polled once per token
+  // Attach execution fingerprints (inference/fingerprint.h) to the steps
+  // (Step::fingerprint). Off only to measure their cost.
+  bool fingerprint = true;
 };
 
 enum class FinishReason {

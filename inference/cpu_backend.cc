@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "inference/backend.h"
+#include "inference/fingerprint.h"
 #include "inference/gguf.h"
 #include "inference/gguf_tokenizer.h"
 #include "inference/model.h"
@@ -105,6 +106,7 @@ absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& r
 
   ForwardOutput out;
   std::vector<int32_t> positions;
+  std::vector<float> prompt_hidden;  // (n_prompt, n_embd) when fingerprinting
   const absl::Time prefill_start = absl::Now();
   std::optional<FinishReason> stopped;
   for (int32_t begin = 0; begin < n_prompt && !stopped; begin += kPrefillChunk) {
@@ -112,7 +114,12 @@ absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& r
     positions.resize(end - begin);
     for (int32_t i = begin; i < end; ++i) positions[i - begin] = i;
     absl::Span<const int32_t> chunk(request.prompt_tokens.data() + begin, end - begin);
-    if (absl::Status s = model_->Forward(chunk, positions, cache_, /*all_logits=*/false, &out); !s.ok()) return s;
+    if (absl::Status s = model_->Forward(chunk, positions, cache_, /*all_logits=*/false, &out,
+                                         /*all_hidden=*/request.fingerprint);
+        !s.ok()) {
+      return s;
+    }
+    if (request.fingerprint) prompt_hidden.insert(prompt_hidden.end(), out.hidden.begin(), out.hidden.end());
     stopped = stop_reason();
   }
   const absl::Time decode_start = absl::Now();
@@ -124,8 +131,39 @@ absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& r
   const int32_t n_text = std::min(n_vocab, tokenizer_.vocab_size());
   const Sampler sampler(request.sampling);
   StepSegmenter segmenter(&tokenizer_, SegmenterOptions{});
-  auto deliver = [&sink](std::vector<Step> steps) -> absl::Status {
-    for (const Step& step : steps) {
+  // Execution fingerprints (inference/fingerprint.h): the hidden row that
+  // produced each generated token's logits (EOS excluded) goes into chunks of
+  // 32; a completed chunk rides on the step holding its last token, the
+  // prompt's fingerprint on the first step.
+  const int64_t n_embd = model_->config().n_embd;
+  std::optional<ChunkFingerprint> prompt_fp;
+  if (request.fingerprint && !prompt_hidden.empty()) {
+    prompt_fp = MakeChunkFingerprint(prompt_hidden);
+    prompt_hidden = {};
+  }
+  std::vector<float> chunk_rows;
+  int64_t fingerprinted = 0;     // generated tokens whose row was taken
+  std::vector<std::pair<int64_t, ChunkFingerprint>> done;  // (end token, fp), in order
+  uint32_t first_pending_chunk = 0;
+  auto close_chunk = [&]() {
+    if (chunk_rows.empty()) return;
+    done.emplace_back(fingerprinted, MakeChunkFingerprint(chunk_rows));
+    chunk_rows.clear();
+  };
+  auto deliver = [&](std::vector<Step> steps) -> absl::Status {
+    for (Step& step : steps) {
+      if (request.fingerprint) {
+        StepFingerprint fp;
+        fp.prompt = std::move(prompt_fp);
+        prompt_fp.reset();
+        const int64_t step_end = step.first_token_position + static_cast<int64_t>(step.token_ids.size());
+        fp.first_chunk = first_pending_chunk;
+        size_t n = 0;
+        while (n < done.size() && done[n].first <= step_end) fp.chunks.push_back(done[n++].second);
+        done.erase(done.begin(), done.begin() + n);
+        first_pending_chunk += static_cast<uint32_t>(n);
+        if (fp.prompt || !fp.chunks.empty()) step.fingerprint = EncodeStepFingerprint(fp);
+      }
       if (absl::Status s = sink(step); !s.ok()) return s;
     }
     return absl::OkStatus();
@@ -136,6 +174,12 @@ absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& r
     for (int32_t i = n_text; i < n_vocab; ++i) out.logits[i] = -INFINITY;
     const SampledToken tok = sampler.Sample(out.logits, static_cast<uint64_t>(pos));
     ++result.generated_tokens;
+    if (request.fingerprint && tok.id != tokenizer_.eos_id()) {
+      const float* row = out.hidden.data() + out.hidden.size() - n_embd;
+      chunk_rows.insert(chunk_rows.end(), row, row + n_embd);
+      ++fingerprinted;
+      if (static_cast<int64_t>(chunk_rows.size()) == kFingerprintChunkTokens * n_embd) close_chunk();
+    }
     if (absl::Status s = deliver(segmenter.Push(tok.id, tok.logprob, absl::Now())); !s.ok()) return s;
     if (tok.id == tokenizer_.eos_id()) {
       stopped = FinishReason::kEndOfSequence;
@@ -159,6 +203,7 @@ absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& r
     ++pos;
   }
   result.finish = *stopped;
+  close_chunk();
   if (absl::Status s = deliver(segmenter.Finish(absl::Now())); !s.ok()) return s;
   result.decode_time = absl::Now() - decode_start;
   return result;

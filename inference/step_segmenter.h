@@ -52,6 +52,10 @@ struct Step {
   absl::Time end_time;             // `now` of the last token's Push
   // Index of token_ids[0] among the generated tokens (0 = first generated).
   int64_t first_token_position = 0;
+  // Execution fingerprint (inference/fingerprint.h EncodeStepFingerprint):
+  // set by a backend that fingerprints; empty when it carries none. The
+  // segmenter leaves it empty.
+  std::string fingerprint;
 };
 
 struct SegmenterOptions {
