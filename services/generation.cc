@@ -322,6 +322,7 @@ absl::StatusOr<TraceSealedEvent> TraceGenerator::Generate(
         record.token_ids.push_back(static_cast<uint32_t>(id));
       }
       if (step.logprobs.size() == step.token_ids.size()) record.logprobs = step.logprobs;
+      if (!step.fingerprint.empty()) record.fingerprint = step.fingerprint;
       options_.random_bytes(absl::MakeSpan(record.salt));
       absl::StatusOr<prov::AppendedStep> appended =
           ledger_->AppendStep(trace_id, record);
