@@ -1,0 +1,404 @@
+// clients/replay: traces made by the CPU engine replay clean; traces from
+// another model (a perturbed copy of the embedded model), another prompt, a
+// changed token, changed step text or another quantisation (Q8_0 against
+// F32) do not. Also measures the false-positive rate over 200 honest traces.
+// Uses models/stepproof-arith.gguf (skipped when absent).
+
+#include "clients/replay/replay.h"
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdio>
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <utility>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "inference/backend.h"
+#include "inference/chat_template.h"
+#include "inference/fingerprint.h"
+#include "inference/gguf.h"
+#include "inference/gguf_writer.h"
+#include "merkle/hash.h"
+#include "provenance/step_record.h"
+#include "provenance/trace_header.h"
+
+namespace stepproof::clients {
+namespace {
+
+namespace inf = stepproof::inference;
+namespace prov = stepproof::provenance;
+
+const char kModel[] = "models/stepproof-arith.gguf";
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return absl::StrCat(dir ? dir : "/tmp", "/fp_replay_", getpid(), "_", name);
+}
+
+// Writes a copy of `src` whose 2-D weight matrices go through `transform`
+// (floats in, floats and a type out); other tensors and all metadata are
+// copied. Uses inference/gguf_writer.h.
+void CopyModel(const std::string& src, const std::string& dst, inf::TensorType type,
+               const std::function<void(const std::string& name, std::vector<float>&)>& transform) {
+  absl::StatusOr<inf::GgufFile> file = inf::GgufFile::Open(src);
+  ASSERT_TRUE(file.ok()) << file.status();
+  inf::GgufWriter w;
+  for (const auto& [key, v] : file->metadata()) {
+    if (key == "general.alignment") {
+      w.SetAlignment(static_cast<uint32_t>(v.u));
+      continue;
+    }
+    switch (v.type) {
+      case inf::GgufValueType::kString: w.SetString(key, v.str); break;
+      case inf::GgufValueType::kUint32: w.SetUint32(key, static_cast<uint32_t>(v.u)); break;
+      case inf::GgufValueType::kInt32: w.SetInt32(key, static_cast<int32_t>(v.i)); break;
+      case inf::GgufValueType::kUint64: w.SetUint64(key, v.u); break;
+      case inf::GgufValueType::kFloat32: w.SetFloat32(key, static_cast<float>(v.f)); break;
+      case inf::GgufValueType::kBool: w.SetBool(key, v.u != 0); break;
+      case inf::GgufValueType::kArray:
+        if (v.array_type == inf::GgufValueType::kString) {
+          std::vector<std::string> s(v.array_strings.begin(), v.array_strings.end());
+          w.SetStringArray(key, s);
+        } else if (v.array_type == inf::GgufValueType::kInt32) {
+          std::vector<int32_t> a(v.array_count);
+          std::memcpy(a.data(), v.array_data, a.size() * 4);
+          w.SetInt32Array(key, a);
+        } else {
+          FAIL() << "unsupported array type in " << key;
+        }
+        break;
+      default: FAIL() << "unsupported metadata type in " << key;
+    }
+  }
+  for (const inf::GgufTensor& t : file->tensors()) {
+    const bool matrix = t.ne.size() == 2 && t.ne[0] % 32 == 0;
+    if (!matrix) {
+      w.AddTensor(t.name, t.type, t.ne, std::string(reinterpret_cast<const char*>(t.data), t.n_bytes));
+      continue;
+    }
+    std::vector<float> f(t.n_elements);
+    inf::DequantizeRow(t.type, t.data, f.data(), t.n_elements);
+    transform(t.name, f);
+    w.AddTensorFromFloats(t.name, type, t.ne, f);
+  }
+  absl::Status s = w.WriteFile(dst);
+  ASSERT_TRUE(s.ok()) << s;
+}
+
+struct MadeTrace {
+  std::vector<prov::StepRecord> records;
+  inf::GenerationResult result;
+};
+
+// Generates with `backend` and builds the records the service would commit
+// (services/generation.cc): a header naming `claimed_model`'s digest.
+MadeTrace MakeTrace(inf::Backend& backend, const std::string& claimed_model, const std::string& user,
+                    const inf::SamplingParams& sampling, int max_tokens) {
+  MadeTrace t;
+  prov::TraceHeader h;
+  const std::string bytes = ReadAll(claimed_model);
+  h.model_digest = merkle::Sha256Of(std::string_view(bytes));
+  h.model_name = "stepproof-arith";
+  h.sampling.greedy = sampling.greedy;
+  h.sampling.temperature = sampling.temperature;
+  h.sampling.top_p = sampling.top_p;
+  h.sampling.top_k = static_cast<uint32_t>(sampling.top_k);
+  h.sampling.seed = sampling.seed;
+  h.sampling.max_new_tokens = static_cast<uint32_t>(max_tokens);
+  h.prompt = inf::FormatR1Prompt("", user);
+  h.backend = backend.device().backend;
+  h.device = backend.device().device;
+  h.start_unix_ms = 1700000000000;
+  h.key_name = "test";
+  prov::StepRecord header;
+  header.trace_id = "000102030405060708090a0b0c0d0e0f";
+  header.index = 0;
+  header.kind = prov::StepKind::kHeader;
+  header.text = prov::EncodeTraceHeader(h);
+  t.records.push_back(header);
+  inf::GenerationRequest req;
+  req.prompt_tokens = backend.tokenizer().Encode(*h.prompt, true);
+  req.sampling = sampling;
+  req.max_tokens = max_tokens;
+  absl::StatusOr<inf::GenerationResult> r = backend.Generate(req, [&](const inf::Step& s) {
+    prov::StepRecord rec;
+    rec.trace_id = header.trace_id;
+    rec.index = t.records.size();
+    rec.kind = s.kind == inf::StepKind::kAnswer ? prov::StepKind::kAnswer : prov::StepKind::kReasoning;
+    rec.text = s.text;
+    rec.token_ids.assign(s.token_ids.begin(), s.token_ids.end());
+    rec.logprobs = s.logprobs;
+    if (!s.fingerprint.empty()) rec.fingerprint = s.fingerprint;
+    t.records.push_back(std::move(rec));
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (r.ok()) t.result = *r;
+  return t;
+}
+
+class ReplayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct stat st;
+    if (stat(kModel, &st) != 0) GTEST_SKIP() << kModel << " is absent";
+    absl::StatusOr<std::unique_ptr<inf::Backend>> b = inf::OpenCpuBackend(kModel, inf::CpuBackendOptions{});
+    ASSERT_TRUE(b.ok()) << b.status();
+    backend_ = *std::move(b);
+  }
+  static inf::SamplingParams Greedy() {
+    inf::SamplingParams p;
+    p.greedy = true;
+    return p;
+  }
+  static inf::SamplingParams Sampled(uint64_t seed) {
+    inf::SamplingParams p;
+    p.temperature = 0.8f;
+    p.top_p = 0.95f;
+    p.seed = seed;
+    return p;
+  }
+  ReplayReport Replay(const std::vector<prov::StepRecord>& records, const std::string& model = kModel,
+                      ReplayOptions options = {}) {
+    absl::StatusOr<ReplayReport> r = ReplayTrace(records, model, options);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ReplayReport{};
+  }
+  static bool AnyReasonContains(const ReplayReport& r, const std::string& what) {
+    for (const StepReplay& s : r.steps) {
+      for (const std::string& why : s.reasons) {
+        if (why.find(what) != std::string::npos) return true;
+      }
+    }
+    return false;
+  }
+  std::unique_ptr<inf::Backend> backend_;
+};
+
+TEST_F(ReplayTest, CpuTraceReplaysCleanOnCpu) {
+  for (const inf::SamplingParams& p : {Greedy(), Sampled(7)}) {
+    MadeTrace t = MakeTrace(*backend_, kModel, "What is 478 + 854?", p, 200);
+    ASSERT_GE(t.records.size(), 3u);
+    // Every step but possibly short ones carries fingerprints; the first the prompt's.
+    absl::StatusOr<inf::StepFingerprint> first = inf::DecodeStepFingerprint(t.records[1].fingerprint.value_or(""));
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_TRUE(first->prompt.has_value());
+    ReplayReport r = Replay(t.records);
+    EXPECT_TRUE(r.verified) << FormatReplayReport(r);
+    EXPECT_EQ(r.rules, "same-engine");
+    EXPECT_TRUE(r.model_digest_matches);
+    ASSERT_TRUE(r.prompt.has_value());
+    EXPECT_EQ(r.prompt->comparison.exponent_matches, 128);
+    const int64_t G = r.generated_tokens;
+    EXPECT_EQ(static_cast<int64_t>(r.chunks.size()), (G + 31) / 32);
+    for (const ChunkReplay& c : r.chunks) EXPECT_EQ(c.comparison.exponent_matches, 128);
+    EXPECT_EQ(r.steps.size(), t.records.size() - 1);
+  }
+}
+
+TEST_F(ReplayTest, ModelFileWithAnotherDigestIsRejectedBeforeReplay) {
+  MadeTrace t = MakeTrace(*backend_, kModel, "What is 12 + 34?", Greedy(), 200);
+  const std::string other = TempPath("q8.gguf");
+  CopyModel(kModel, other, inf::TensorType::kQ8_0, [](const std::string&, std::vector<float>&) {});
+  ReplayReport r = Replay(t.records, other);
+  EXPECT_FALSE(r.model_digest_matches);
+  EXPECT_FALSE(r.verified);
+  EXPECT_TRUE(AnyReasonContains(r, "SHA-256"));
+  std::remove(other.c_str());
+}
+
+// Generates 5 traces with `other_model` claiming the real model's digest and
+// replays them against the real model; returns how many were rejected under
+// the same-engine rules and under TOPLOC's cross-device tolerances, printing
+// the cross-device fingerprint statistics (the calibration in docs/REPLAY.md).
+std::pair<int, int> ReplayForgeries(const std::string& other_model, const std::string& label,
+                                    const std::function<ReplayReport(const std::vector<prov::StepRecord>&,
+                                                                     const ReplayOptions&)>& replay) {
+  absl::StatusOr<std::unique_ptr<inf::Backend>> b = inf::OpenCpuBackend(other_model, inf::CpuBackendOptions{});
+  EXPECT_TRUE(b.ok()) << b.status();
+  if (!b.ok()) return {0, 0};
+  int failed = 0, failed_cross = 0;
+  for (int i = 0; i < 5; ++i) {
+    inf::SamplingParams p;
+    if (i % 2) {
+      p.greedy = true;
+    } else {
+      p.temperature = 0.8f;
+      p.seed = 100 + i;
+    }
+    MadeTrace t = MakeTrace(**b, kModel, absl::StrCat("What is ", 512 + 97 * i, " + ", 77 + 13 * i, "?"), p, 200);
+    ReplayReport r = replay(t.records, ReplayOptions{});
+    EXPECT_TRUE(r.model_digest_matches);
+    failed += !r.verified;
+    ReplayOptions cross;
+    cross.fingerprint_tolerance = inf::CrossDeviceTolerance();
+    cross.token_tolerance = TokenTolerance{0.05f, 1e-3};
+    ReplayReport rc = replay(t.records, cross);
+    failed_cross += !rc.verified;
+    int min_matches = 128;
+    double max_mean = 0;
+    for (const ChunkReplay& c : rc.chunks) {
+      min_matches = std::min(min_matches, c.comparison.exponent_matches);
+      max_mean = std::max(max_mean, c.comparison.mean_mantissa_diff);
+    }
+    std::printf("%s trace %d: prompt fp %d/128 exponents (mean %.2f); chunks: fewest %d/128 exponents, largest "
+                "mean mantissa diff %.2f; tokens rejected (cross-device) %lld\n",
+                label.c_str(), i, rc.prompt ? rc.prompt->comparison.exponent_matches : -1,
+                rc.prompt ? rc.prompt->comparison.mean_mantissa_diff : -1.0, min_matches, max_mean,
+                static_cast<long long>(rc.tokens_rejected));
+  }
+  std::printf("%s: %d/5 rejected with same-engine rules, %d/5 with cross-device rules\n", label.c_str(), failed,
+              failed_cross);
+  return {failed, failed_cross};
+}
+
+TEST_F(ReplayTest, TraceFromAnotherModelFailsReplay) {
+  // No second training seed ships in models/, so the "other model" is made
+  // here with GgufWriter from the embedded one: (a) every matrix's values
+  // shuffled (same weight statistics, another function: the stand-in for
+  // another training seed), (b) every matrix perturbed by 2% Gaussian noise
+  // (relative to its RMS): a close relative. The traces claim the real
+  // model's digest.
+  auto replay = [this](const std::vector<prov::StepRecord>& r, const ReplayOptions& o) {
+    return Replay(r, kModel, o);
+  };
+  const std::string shuffled = TempPath("shuffled.gguf");
+  std::mt19937 rng(11);
+  CopyModel(kModel, shuffled, inf::TensorType::kF32,
+            [&rng](const std::string&, std::vector<float>& f) { std::shuffle(f.begin(), f.end(), rng); });
+  const auto [s_same, s_cross] = ReplayForgeries(shuffled, "shuffled-weights model", replay);
+  EXPECT_EQ(s_same, 5);
+  EXPECT_EQ(s_cross, 5);
+  std::remove(shuffled.c_str());
+
+  const std::string perturbed = TempPath("perturbed.gguf");
+  CopyModel(kModel, perturbed, inf::TensorType::kF32, [&rng](const std::string&, std::vector<float>& f) {
+    double ss = 0;
+    for (float x : f) ss += double{x} * x;
+    const float rms = static_cast<float>(std::sqrt(ss / f.size()));
+    std::normal_distribution<float> d(0.0f, 0.02f * rms);
+    for (float& x : f) x += d(rng);
+  });
+  const auto [p_same, p_cross] = ReplayForgeries(perturbed, "2%-perturbed model", replay);
+  EXPECT_EQ(p_same, 5);  // the cross-device count is reported, not asserted (docs/REPLAY.md)
+  (void)p_cross;
+  std::remove(perturbed.c_str());
+}
+
+TEST_F(ReplayTest, Q8_0TraceFailsReplayAgainstF32Model) {
+  const std::string q8 = TempPath("q8_0.gguf");
+  CopyModel(kModel, q8, inf::TensorType::kQ8_0, [](const std::string&, std::vector<float>&) {});
+  auto replay = [this](const std::vector<prov::StepRecord>& r, const ReplayOptions& o) {
+    return Replay(r, kModel, o);
+  };
+  const auto [same, cross] = ReplayForgeries(q8, "q8_0 model vs f32", replay);
+  EXPECT_EQ(same, 5);
+  (void)cross;
+  std::remove(q8.c_str());
+}
+
+TEST_F(ReplayTest, AnotherPromptFailsReplay) {
+  MadeTrace t = MakeTrace(*backend_, kModel, "What is 478 + 854?", Greedy(), 200);
+  prov::TraceHeader h = *prov::DecodeTraceHeader(t.records[0].text);
+  h.prompt = inf::FormatR1Prompt("", "What is 478 + 855?");
+  t.records[0].text = prov::EncodeTraceHeader(h);
+  ReplayReport r = Replay(t.records);
+  EXPECT_FALSE(r.verified);
+  EXPECT_TRUE(AnyReasonContains(r, "prompt fingerprint does not match")) << FormatReplayReport(r);
+}
+
+TEST_F(ReplayTest, ChangedTokenFailsReplay) {
+  MadeTrace t = MakeTrace(*backend_, kModel, "What is 478 + 854?", Sampled(3), 200);
+  ASSERT_GE(t.records.size(), 3u);
+  prov::StepRecord& step = t.records[2];
+  ASSERT_GE(step.token_ids.size(), 3u);
+  step.token_ids[1] = step.token_ids[1] == 40 ? 41 : 40;
+  ReplayReport r = Replay(t.records);
+  EXPECT_FALSE(r.verified);
+  EXPECT_FALSE(r.steps[1].verified);
+  EXPECT_GE(r.tokens_rejected, 1);
+  // The changed token is generated token a+1 of step 2; its chunk and every
+  // later one fail, and so does every step they cover. Steps wholly before
+  // that chunk stay verified.
+  const int64_t changed_chunk = (r.steps[1].first_token + 1) / inf::kFingerprintChunkTokens;
+  for (const StepReplay& s : r.steps) {
+    if (s.chunks.back() < changed_chunk) {
+      EXPECT_TRUE(s.verified) << FormatReplayReport(r);
+    } else {
+      EXPECT_FALSE(s.verified) << s.index;
+    }
+  }
+}
+
+TEST_F(ReplayTest, ChangedStepTextFailsReplay) {
+  MadeTrace t = MakeTrace(*backend_, kModel, "What is 478 + 854?", Greedy(), 200);
+  ASSERT_GE(t.records.size(), 3u);
+  t.records[1].text += "!";
+  ReplayReport r = Replay(t.records);
+  EXPECT_FALSE(r.verified);
+  EXPECT_FALSE(r.steps[0].verified);
+  EXPECT_TRUE(AnyReasonContains(r, "text is not the decoded text")) << FormatReplayReport(r);
+  for (size_t i = 1; i < r.steps.size(); ++i) EXPECT_TRUE(r.steps[i].verified) << i;
+}
+
+TEST_F(ReplayTest, ChangedFingerprintFailsReplay) {
+  MadeTrace t = MakeTrace(*backend_, kModel, "What is 478 + 854?", Greedy(), 200);
+  absl::StatusOr<inf::StepFingerprint> fp = inf::DecodeStepFingerprint(*t.records[1].fingerprint);
+  ASSERT_TRUE(fp.ok());
+  (*fp->prompt)[5] = static_cast<uint16_t>(((*fp->prompt)[5] + 1) % inf::kFingerprintPrime);
+  t.records[1].fingerprint = inf::EncodeStepFingerprint(*fp);
+  ReplayReport r = Replay(t.records);
+  EXPECT_FALSE(r.verified);
+  t.records[1].fingerprint.reset();
+  r = Replay(t.records);
+  EXPECT_FALSE(r.verified);
+  EXPECT_TRUE(AnyReasonContains(r, "no prompt fingerprint"));
+}
+
+TEST_F(ReplayTest, FalsePositiveRateOverHonestTraces) {
+  std::mt19937 rng(2026);
+  std::uniform_int_distribution<int> num(10, 9999);
+  int rejected = 0, n = 0;
+  double gen_s = 0, replay_s = 0;
+  int64_t tokens = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::string user = absl::StrCat("What is ", num(rng), " + ", num(rng), "?");
+    const inf::SamplingParams p = i % 4 == 0 ? Greedy() : Sampled(static_cast<uint64_t>(rng()));
+    MadeTrace t = MakeTrace(*backend_, kModel, user, p, 240);
+    gen_s += absl::ToDoubleSeconds(t.result.prefill_time + t.result.decode_time);
+    ReplayReport r = Replay(t.records);
+    replay_s += absl::ToDoubleSeconds(r.prefill_time);
+    tokens += r.generated_tokens;
+    ++n;
+    if (!r.verified) {
+      ++rejected;
+      ADD_FAILURE() << "honest trace rejected: " << user << "\n" << FormatReplayReport(r);
+    }
+  }
+  std::printf("honest traces: %d, rejected: %d (false-positive rate %.4f); %lld generated tokens; generation %.3fs, "
+              "replay prefill %.3fs (%.1fx faster)\n",
+              n, rejected, static_cast<double>(rejected) / n, static_cast<long long>(tokens), gen_s, replay_s,
+              gen_s / replay_s);
+  EXPECT_EQ(rejected, 0);
+}
+
+}  // namespace
+}  // namespace stepproof::clients
