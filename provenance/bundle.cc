@@ -267,6 +267,12 @@ absl::StatusOr<StepRecord> RecordFromJson(const Json& j) {
     if (o.Has("text")) return o.Error("text", "a header record has \"header\", not \"text\"");
     SP_ASSIGN_OR_RETURN(const Json* hj, o.Member("header"));
     SP_ASSIGN_OR_RETURN(TraceHeader h, HeaderFromJson(*hj, o.Path("header")));
+    // Reject what the header decoder would reject (e.g. an invalid key name),
+    // so every bundle that parses also prints and re-parses (fuzz finding
+    // tests/fuzz/corpus/bundle/finding_bundle_header_invalid_key_name.json).
+    if (absl::Status s = ValidateTraceHeader(h); !s.ok()) {
+      return o.Error("header", s.message());
+    }
     r.text = EncodeTraceHeader(h);
   } else {
     if (o.Has("header")) return o.Error("header", "only the header record has \"header\"");
