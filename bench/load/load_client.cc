@@ -290,6 +290,7 @@ int Main() {
     stubs.push_back(v1::StepProof::NewStub(
         grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
   }
+  const int64_t rss_before = pid > 0 ? StatusKib(pid, "VmRSS") : -1;
   const absl::Time start = absl::Now();
   const absl::Time measure_from = start + absl::Seconds(absl::GetFlag(FLAGS_warmup_seconds));
   const absl::Time end = measure_from + absl::Seconds(absl::GetFlag(FLAGS_seconds));
@@ -316,6 +317,10 @@ int Main() {
   const int64_t hwm = pid > 0 ? StatusKib(pid, "VmHWM") : -1;
   const int64_t server_threads = pid > 0 ? StatusKib(pid, "Threads") : -1;
   for (std::thread& t : threads) t.join();  // the calls in flight at `end` finish
+  // Idle: the streams' buffers are freed; what remains is the server's
+  // lasting state (caches, the log, anything leaked).
+  absl::SleepFor(absl::Seconds(3));
+  const int64_t rss_idle = pid > 0 ? StatusKib(pid, "VmRSS") : -1;
 
   const double secs = absl::GetFlag(FLAGS_seconds);
   absl::MutexLock lock(&stats.mu);
@@ -348,10 +353,12 @@ int Main() {
     absl::StrAppend(&series, absl::StrFormat(" %.0fs:%.1f", rss[i].first, rss[i].second / 1024.0));
   }
   std::printf("server RSS MiB over time:%s\n", series.c_str());
-  std::printf("server RSS: end of warm-up %.1f MiB, end %.1f MiB, growth %+.1f MiB, peak (VmHWM) "
-              "%.1f MiB, threads %lld\n",
-              rss_warm / 1024.0, rss_end / 1024.0, (rss_end - rss_warm) / 1024.0, hwm / 1024.0,
-              static_cast<long long>(server_threads));
+  std::printf("server RSS: before the run %.1f MiB, end of warm-up %.1f MiB, end %.1f MiB, "
+              "growth %+.1f MiB, peak (VmHWM) %.1f MiB, threads %lld; idle 3 s after the run "
+              "%.1f MiB\n",
+              rss_before / 1024.0, rss_warm / 1024.0, rss_end / 1024.0,
+              (rss_end - rss_warm) / 1024.0, hwm / 1024.0, static_cast<long long>(server_threads),
+              rss_idle / 1024.0);
   bool ok = errors == 0 && stats.generations > 0;
   if (pid > 0 && rss_end - rss_warm > absl::GetFlag(FLAGS_max_rss_growth_mib) * 1024) {
     std::printf("FAIL: RSS grew by more than %d MiB after the warm-up\n",
