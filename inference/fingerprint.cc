@@ -19,7 +19,6 @@ constexpr uint32_t kP = kFingerprintPrime;
 
 uint32_t MulMod(uint32_t a, uint32_t b) { return static_cast<uint32_t>((uint64_t{a} * b) % kP); }
 uint32_t AddMod(uint32_t a, uint32_t b) { return (a + b) % kP; }
-uint32_t SubMod(uint32_t a, uint32_t b) { return (a + kP - b) % kP; }
 uint32_t PowMod(uint32_t a, uint32_t e) {
   uint32_t r = 1;
   while (e) {
@@ -33,35 +32,45 @@ uint32_t InvMod(uint32_t a) { return PowMod(a, kP - 2); }  // REQUIRES: a % kP !
 
 float Magnitude(float v) { return std::isnan(v) ? 0.0f : std::fabs(v); }
 
-// Coefficients of the polynomial of degree < n through (xs[i], ys[i]).
+// Coefficients of the polynomial of degree < n through (xs[i], ys[i]):
+//   F(x) = sum_i s_i M(x) / (x - x_i),  M(x) = prod_i (x - x_i),
+//   s_i = y_i / prod_{j != i} (x_i - x_j).
+// With M(x)/(x - x_i) = sum_j q_ij x^j, q_i,n-1 = m_n, q_i,j-1 = m_j + x_i q_ij,
+// the coefficient c_j-1 = sum_i s_i q_i,j-1. Every loop below runs over
+// independent lanes i (no carried dependency), which keeps a chunk's
+// interpolation in the tens of microseconds. All values stay below p < 2^16,
+// so a*b + c < 2^32 for reduced a, b, c.
 // REQUIRES: the xs are distinct residues.
 ChunkFingerprint Interpolate(const std::vector<uint32_t>& xs, const std::vector<uint32_t>& ys) {
   const size_t n = xs.size();
-  // M(x) = prod (x - xs[i]), degree n; m[j] is the coefficient of x^j.
-  std::vector<uint32_t> m(n + 1, 0);
+  // M's coefficients, m[j] of x^j, degree n.
+  std::vector<uint32_t> m(n + 1, 0), next(n + 1, 0);
   m[0] = 1;
   for (size_t i = 0; i < n; ++i) {
-    // m *= (x - xs[i])
-    for (size_t j = i + 1; j > 0; --j) m[j] = SubMod(m[j - 1], MulMod(m[j], xs[i]));
-    m[0] = SubMod(0, MulMod(m[0], xs[i]));
+    const uint32_t neg = (kP - xs[i]) % kP;
+    next[0] = (m[0] * neg) % kP;
+    for (size_t j = 1; j <= i + 1; ++j) next[j] = (m[j] * neg + m[j - 1]) % kP;
+    std::swap(m, next);
   }
-  std::vector<uint32_t> coef(n, 0), q(n, 0);
-  for (size_t i = 0; i < n; ++i) {
-    // q = M / (x - xs[i]) by synthetic division (degree n - 1).
-    uint32_t carry = m[n];
-    for (size_t j = n; j > 0; --j) {
-      q[j - 1] = carry;
-      carry = AddMod(m[j - 1], MulMod(carry, xs[i]));
-    }
-    // q(xs[i]) = prod_{j != i} (xs[i] - xs[j]).
-    uint32_t denom = 0;
-    for (size_t j = n; j > 0; --j) denom = AddMod(MulMod(denom, xs[i]), q[j - 1]);
-    const uint32_t scale = MulMod(ys[i], InvMod(denom));
-    if (scale == 0) continue;
-    for (size_t j = 0; j < n; ++j) coef[j] = AddMod(coef[j], MulMod(scale, q[j]));
+  // w_i = prod_{j != i} (x_i - x_j) = M'(x_i), by Horner over M' for all i
+  // at once: acc_i <- acc_i x_i + d_j (d_j = j m_j); s_i = y_i / w_i.
+  std::vector<uint32_t> acc(n, 0);
+  for (size_t j = n; j > 0; --j) {
+    const uint32_t d = static_cast<uint32_t>((uint64_t{j} * m[j]) % kP);
+    for (size_t i = 0; i < n; ++i) acc[i] = (acc[i] * xs[i] + d) % kP;
   }
+  std::vector<uint32_t> sc(n), u(n, 0);
+  for (size_t i = 0; i < n; ++i) sc[i] = (ys[i] * InvMod(acc[i])) % kP;
+  // u_i <- m_j + x_i u_i gives q_i,j-1; c_j-1 = sum_i s_i q_i,j-1.
   ChunkFingerprint fp{};
-  for (size_t j = 0; j < n; ++j) fp[j] = static_cast<uint16_t>(coef[j]);
+  for (size_t j = n; j > 0; --j) {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; ++i) {
+      u[i] = (xs[i] * u[i] + m[j]) % kP;
+      sum += uint64_t{sc[i]} * u[i];
+    }
+    fp[j - 1] = static_cast<uint16_t>(sum % kP);
+  }
   return fp;
 }
 
@@ -79,34 +88,42 @@ uint16_t FingerprintBf16(float f) {
 
 std::vector<FingerprintEntry> SelectFingerprintEntries(absl::Span<const float> values) {
   const uint64_t n = values.size();
-  auto before = [&values](uint64_t a, uint64_t b) {
-    const float ma = Magnitude(values[a]), mb = Magnitude(values[b]);
-    if (ma != mb) return ma > mb;
-    return a < b;
-  };
-  std::vector<uint64_t> order(n);
-  std::iota(order.begin(), order.end(), uint64_t{0});
+  // Sort keys: ascending key = descending |v|, then ascending index (the
+  // bits of a non-negative float order like its value).
+  std::vector<uint64_t> keys(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    const float m = Magnitude(values[i]);
+    uint32_t bits;
+    std::memcpy(&bits, &m, sizeof bits);
+    keys[i] = (uint64_t{~bits} << 32) | i;
+  }
+  auto index_of = [](uint64_t key) { return key & 0xffffffffu; };
   std::vector<FingerprintEntry> out;
   out.reserve(kFingerprintTopK);
-  std::vector<uint8_t> taken;  // residues already used (only when n > kP)
-  if (n > kP) taken.assign(kP, 0);
-  // Sort a growing prefix: collisions (only possible when n > 65497) may need
-  // more than 128 candidates.
+  const uint64_t k = std::min<uint64_t>(n, kFingerprintTopK);
+  if (n <= kP) {  // no two indices share a residue
+    std::nth_element(keys.begin(), keys.begin() + k, keys.end());
+    std::sort(keys.begin(), keys.begin() + k);
+    for (uint64_t j = 0; j < k; ++j) {
+      const uint64_t idx = index_of(keys[j]);
+      out.push_back(FingerprintEntry{idx, FingerprintBf16(values[idx])});
+    }
+    return out;
+  }
+  // Collisions are possible: walk a growing sorted prefix, skipping taken
+  // residues.
+  std::vector<uint8_t> taken(kP, 0);
   uint64_t sorted = 0;
-  uint64_t want = std::min<uint64_t>(n, 2 * kFingerprintTopK);
   for (uint64_t pos = 0; pos < n && out.size() < static_cast<size_t>(kFingerprintTopK); ++pos) {
     if (pos == sorted) {
-      want = std::min<uint64_t>(n, std::max<uint64_t>(want, 2 * sorted));
-      if (want <= sorted) want = n;
-      std::partial_sort(order.begin() + sorted, order.begin() + want, order.end(), before);
+      const uint64_t want = std::min<uint64_t>(n, std::max<uint64_t>(2 * kFingerprintTopK, 2 * sorted));
+      std::partial_sort(keys.begin() + sorted, keys.begin() + want, keys.end());
       sorted = want;
     }
-    const uint64_t idx = order[pos];
-    if (!taken.empty()) {
-      uint8_t& t = taken[idx % kP];
-      if (t) continue;
-      t = 1;
-    }
+    const uint64_t idx = index_of(keys[pos]);
+    uint8_t& t = taken[idx % kP];
+    if (t) continue;
+    t = 1;
     out.push_back(FingerprintEntry{idx, FingerprintBf16(values[idx])});
   }
   return out;

@@ -53,7 +53,7 @@ uint16_t FingerprintBf16(float f);
 // The entries a fingerprint commits to: walk the values by decreasing |v|
 // (ties: lower index first; NaN counts as 0), keep an entry unless an entry
 // already kept has the same index mod 65497, stop at 128 entries (fewer when
-// the values run out). Returned in that order.
+// the values run out). Returned in that order. REQUIRES: values.size() < 2^32.
 std::vector<FingerprintEntry> SelectFingerprintEntries(absl::Span<const float> values);
 
 // Polynomial coefficients c[0..127] (P(x) = sum c[i] x^i mod 65497).
