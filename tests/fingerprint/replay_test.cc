@@ -30,6 +30,7 @@
 #include "inference/gguf.h"
 #include "inference/gguf_writer.h"
 #include "merkle/hash.h"
+#include "provenance/bundle.h"
 #include "provenance/step_record.h"
 #include "provenance/trace_header.h"
 
@@ -313,6 +314,33 @@ TEST_F(ReplayTest, Q8_0TraceFailsReplayAgainstF32Model) {
   EXPECT_EQ(same, 5);
   (void)cross;
   std::remove(q8.c_str());
+}
+
+TEST_F(ReplayTest, RecordsFromTraceFileTakesTheCommittedRecordBytes) {
+  MadeTrace t = MakeTrace(*backend_, kModel, "What is 478 + 854?", Greedy(), 200);
+  TraceFile file;
+  for (prov::StepRecord& r : t.records) {
+    prov::Bundle b;
+    b.record = r;
+    b.encoded_record = prov::EncodeStepRecord(r);
+    // The decoded convenience copy is not what counts: the committed bytes are.
+    if (r.kind != prov::StepKind::kHeader) b.record.token_ids.push_back(1);
+    b.leaf_index = r.index;
+    b.trace_checkpoint = "example.com/log/trace/x\n1\nAAAA\n\n";
+    TraceFileStep step;
+    step.index = r.index;
+    step.kind = std::string(prov::StepKindName(r.kind));
+    step.text = r.kind == prov::StepKind::kHeader ? "" : r.text;
+    step.bundle_json = prov::BundleToJson(b);
+    file.steps.push_back(step);
+  }
+  absl::StatusOr<std::vector<prov::StepRecord>> back = RecordsFromTraceFile(file);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), t.records.size());
+  for (size_t i = 0; i < back->size(); ++i) EXPECT_TRUE((*back)[i] == t.records[i]) << i;
+  EXPECT_TRUE(Replay(*back).verified);
+  file.steps[1].bundle_json = "{}";
+  EXPECT_FALSE(RecordsFromTraceFile(file).ok());
 }
 
 TEST_F(ReplayTest, AnotherPromptFailsReplay) {
