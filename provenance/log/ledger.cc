@@ -263,7 +263,9 @@ absl::StatusOr<TracePage> Ledger::ListTraces(const std::string& page_token,
     }
     if (!ok) {
       return absl::InvalidArgumentError(
-          absl::StrCat("invalid page token '", page_token, "'"));
+          absl::StrCat("invalid page token '",
+                       absl::string_view(page_token).substr(0, 40),
+                       page_token.size() > 40 ? "...'" : "'"));
     }
   }
   absl::StatusOr<std::vector<TraceRecord>> rows =
