@@ -164,6 +164,14 @@ FingerprintTolerance SameEngineTolerance() {
   return t;
 }
 
+FingerprintTolerance CpuKernelTolerance() {
+  FingerprintTolerance t;
+  t.min_exponent_matches = 120;
+  t.max_mean_mantissa_diff = 0.1;
+  t.max_median_mantissa_diff = 1;
+  return t;
+}
+
 FingerprintComparison CompareChunkFingerprint(const ChunkFingerprint& claimed, absl::Span<const float> values,
                                               const FingerprintTolerance& tolerance) {
   FingerprintComparison c;

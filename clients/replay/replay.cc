@@ -161,18 +161,19 @@ absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> reco
   if (!tokenizer.ok()) return tokenizer.status();
   inf::ModelOptions model_options;
   model_options.threads = options.threads;
+  model_options.allow_avx2 = options.allow_avx2;
   absl::StatusOr<std::unique_ptr<inf::Model>> model = inf::Model::Load(*std::move(file), model_options);
   if (!model.ok()) return model.status();
   const inf::ModelConfig& config = (*model)->config();
 
   const std::string kernels = (*model)->uses_avx2() ? "x86-64 avx2" : "portable";
-  const bool same_engine =
-      header->backend == "cpu" && header->device.compare(0, kernels.size() + 1, kernels + ",") == 0;
+  const bool cpu = header->backend == "cpu";
+  const bool same_engine = cpu && header->device.compare(0, kernels.size() + 1, kernels + ",") == 0;
   report.rules = options.fingerprint_tolerance || options.token_tolerance
                      ? "the caller's tolerances"
-                     : (same_engine ? "same-engine" : "cross-device");
+                     : (same_engine ? "same-engine" : (cpu ? "cpu-other-kernels" : "cross-device"));
   const inf::FingerprintTolerance fp_tol = options.fingerprint_tolerance.value_or(
-      same_engine ? inf::SameEngineTolerance() : inf::CrossDeviceTolerance());
+      same_engine ? inf::SameEngineTolerance() : (cpu ? inf::CpuKernelTolerance() : inf::CrossDeviceTolerance()));
   const TokenTolerance tok_tol =
       options.token_tolerance.value_or(same_engine ? TokenTolerance{} : TokenTolerance{0.05f, 1e-3});
 

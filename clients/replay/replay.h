@@ -39,11 +39,13 @@ namespace stepproof::clients {
 struct ReplayOptions {
   std::string device = "cpu";  // "cpu"; "cuda" is refused (UNIMPLEMENTED) in this build
   int32_t threads = 0;         // 0 = all cores
+  bool allow_avx2 = true;      // false: the portable kernels (another rounding path)
   // Unset: bit-exact rules (SameEngineTolerance, exact tokens) when the trace
   // was made by this engine on the same kernel path (header backend "cpu",
-  // device starting with this machine's kernel name), else the cross-device
-  // rules (CrossDeviceTolerance; greedy near-tie 0.05; sampling boundary
-  // slack 1e-3).
+  // device starting with this machine's kernel name); CpuKernelTolerance for
+  // a CPU trace from the other kernel path; else the cross-device rules
+  // (CrossDeviceTolerance). Tokens, when not same-engine: greedy near-tie
+  // 0.05, sampling boundary slack 1e-3.
   std::optional<inference::FingerprintTolerance> fingerprint_tolerance;
   std::optional<TokenTolerance> token_tolerance;
 };
@@ -66,7 +68,7 @@ struct StepReplay {
 struct ReplayReport {
   std::string trace_id;
   bool model_digest_matches = false;
-  std::string rules;  // "same-engine" or "cross-device"
+  std::string rules;  // "same-engine", "cpu-other-kernels", "cross-device" or "the caller's tolerances"
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
   int64_t tokens_rejected = 0;

@@ -236,7 +236,7 @@ std::pair<int, int> ReplayForgeries(const std::string& other_model, const std::s
   absl::StatusOr<std::unique_ptr<inf::Backend>> b = inf::OpenCpuBackend(other_model, inf::CpuBackendOptions{});
   EXPECT_TRUE(b.ok()) << b.status();
   if (!b.ok()) return {0, 0};
-  int failed = 0, failed_cross = 0;
+  int failed = 0, failed_cross = 0, failed_kernels = 0;
   for (int i = 0; i < 5; ++i) {
     inf::SamplingParams p;
     if (i % 2) {
@@ -254,6 +254,11 @@ std::pair<int, int> ReplayForgeries(const std::string& other_model, const std::s
     cross.token_tolerance = TokenTolerance{0.05f, 1e-3};
     ReplayReport rc = replay(t.records, cross);
     failed_cross += !rc.verified;
+    ReplayOptions portable;
+    portable.allow_avx2 = false;
+    ReplayReport rk = replay(t.records, portable);
+    EXPECT_EQ(rk.rules, "cpu-other-kernels");
+    failed_kernels += !rk.verified;
     int min_matches = 128;
     double max_mean = 0;
     for (const ChunkReplay& c : rc.chunks) {
@@ -266,8 +271,9 @@ std::pair<int, int> ReplayForgeries(const std::string& other_model, const std::s
                 rc.prompt ? rc.prompt->comparison.mean_mantissa_diff : -1.0, min_matches, max_mean,
                 static_cast<long long>(rc.tokens_rejected));
   }
-  std::printf("%s: %d/5 rejected with same-engine rules, %d/5 with cross-device rules\n", label.c_str(), failed,
-              failed_cross);
+  std::printf("%s: %d/5 rejected with same-engine rules, %d/5 on the other CPU kernel path, %d/5 with "
+              "cross-device rules\n", label.c_str(), failed, failed_kernels, failed_cross);
+  EXPECT_EQ(failed_kernels, 5) << label;
   return {failed, failed_cross};
 }
 
@@ -343,6 +349,39 @@ TEST_F(ReplayTest, RecordsFromTraceFileTakesTheCommittedRecordBytes) {
   EXPECT_FALSE(RecordsFromTraceFile(file).ok());
 }
 
+TEST_F(ReplayTest, HonestTracesReplayOnTheOtherKernelPathUnderCrossDeviceRules) {
+  // The portable kernels round differently from the AVX2/FMA ones: a real
+  // "other device" on this machine. Measures the honest cross-path spread.
+  int verified = 0, n = 0, min_matches = 128;
+  double max_mean = 0, max_median = 0;
+  int64_t inexact_tokens = 0;
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> num(10, 9999);
+  for (int i = 0; i < 20; ++i) {
+    const std::string user = absl::StrCat("What is ", num(rng), " + ", num(rng), "?");
+    MadeTrace t = MakeTrace(*backend_, kModel, user, i % 2 ? Greedy() : Sampled(500 + i), 240);
+    ReplayOptions portable;
+    portable.allow_avx2 = false;
+    ReplayReport r = Replay(t.records, kModel, portable);
+    ++n;
+    verified += r.verified;
+    if (!r.verified) std::printf("%s", FormatReplayReport(r).c_str());
+    EXPECT_EQ(r.rules, "cpu-other-kernels");
+    std::vector<ChunkReplay> all = r.chunks;
+    if (r.prompt) all.push_back(*r.prompt);
+    for (const ChunkReplay& c : all) {
+      min_matches = std::min(min_matches, c.comparison.exponent_matches);
+      max_mean = std::max(max_mean, c.comparison.mean_mantissa_diff);
+      max_median = std::max(max_median, c.comparison.median_mantissa_diff);
+    }
+    inexact_tokens += r.tokens_rejected;
+  }
+  std::printf("avx2 traces replayed on the portable kernels: %d/%d verified; fewest exponent matches %d/128, largest "
+              "mean mantissa diff %.3f, largest median %.1f; tokens rejected %lld\n",
+              verified, n, min_matches, max_mean, max_median, static_cast<long long>(inexact_tokens));
+  EXPECT_EQ(verified, n);
+}
+
 TEST_F(ReplayTest, AnotherPromptFailsReplay) {
   MadeTrace t = MakeTrace(*backend_, kModel, "What is 478 + 854?", Greedy(), 200);
   prov::TraceHeader h = *prov::DecodeTraceHeader(t.records[0].text);
@@ -404,7 +443,7 @@ TEST_F(ReplayTest, ChangedFingerprintFailsReplay) {
 TEST_F(ReplayTest, FalsePositiveRateOverHonestTraces) {
   std::mt19937 rng(2026);
   std::uniform_int_distribution<int> num(10, 9999);
-  int rejected = 0, n = 0;
+  int rejected = 0, rejected_kernels = 0, n = 0;
   double gen_s = 0, replay_s = 0;
   int64_t tokens = 0;
   for (int i = 0; i < 200; ++i) {
@@ -420,7 +459,16 @@ TEST_F(ReplayTest, FalsePositiveRateOverHonestTraces) {
       ++rejected;
       ADD_FAILURE() << "honest trace rejected: " << user << "\n" << FormatReplayReport(r);
     }
+    ReplayOptions portable;
+    portable.allow_avx2 = false;
+    ReplayReport rk = Replay(t.records, kModel, portable);
+    if (!rk.verified) {
+      ++rejected_kernels;
+      ADD_FAILURE() << "honest trace rejected on the portable kernels: " << user << "\n" << FormatReplayReport(rk);
+    }
   }
+  std::printf("honest traces on the other CPU kernel path: %d rejected of %d\n", rejected_kernels, n);
+  EXPECT_EQ(rejected_kernels, 0);
   std::printf("honest traces: %d, rejected: %d (false-positive rate %.4f); %lld generated tokens; generation %.3fs, "
               "replay prefill %.3fs (%.1fx faster)\n",
               n, rejected, static_cast<double>(rejected) / n, static_cast<long long>(tokens), gen_s, replay_s,
