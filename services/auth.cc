@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/secret_file.h"
 
 namespace stepproof::service {
 namespace {
@@ -24,6 +25,9 @@ BearerAuth::BearerAuth(absl::string_view token)
     : digest_(merkle::Sha256Of(std::string_view(token.data(), token.size()))) {}
 
 absl::StatusOr<BearerAuth> BearerAuth::FromFile(const std::string& path) {
+  if (absl::Status mode = CheckSecretFileMode(path, "--api-token-file"); !mode.ok()) {
+    return mode;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "services/config.h"
+#include "services/secret_file.h"
 
 namespace stepproof::service {
 namespace {
@@ -52,6 +53,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   if (tls) {
     absl::StatusOr<std::string> cert = ReadPem(options.tls_cert, "--tls-cert");
     if (!cert.ok()) return cert.status();
+    if (absl::Status mode = CheckSecretFileMode(options.tls_key, "--tls-key"); !mode.ok()) {
+      return mode;
+    }
     absl::StatusOr<std::string> key = ReadPem(options.tls_key, "--tls-key");
     if (!key.ok()) return key.status();
     grpc::SslServerCredentialsOptions ssl;

@@ -27,6 +27,7 @@ using ::testing::HasSubstr;
 using testing::FreshDir;
 using testing::ReadFile;
 using testing::WriteFile;
+using testing::WriteSecretFile;
 
 // ---------------------------------------------------------------- config
 
@@ -307,20 +308,32 @@ TEST(BearerAuthTest, AcceptsOnlyTheExactToken) {
 TEST(BearerAuthTest, ReadsTokenFileTrimmingWhitespace) {
   auto dir_holder = FreshDir("token");
   const testing::TempDir& dir = *dir_holder;
-  WriteFile(dir / "token", "  abc123\n");
+  WriteSecretFile(dir / "token", "  abc123\n");
   absl::StatusOr<BearerAuth> auth = BearerAuth::FromFile((dir / "token").string());
   ASSERT_TRUE(auth.ok()) << auth.status();
   EXPECT_TRUE(auth->Check("Bearer abc123").ok());
   EXPECT_FALSE(auth->Check("Bearer  abc123").ok());
 
-  WriteFile(dir / "empty", " \n");
+  WriteSecretFile(dir / "empty", " \n");
   EXPECT_EQ(BearerAuth::FromFile((dir / "empty").string()).status().code(),
             absl::StatusCode::kInvalidArgument);
-  WriteFile(dir / "spaced", "abc 123\n");
+  WriteSecretFile(dir / "spaced", "abc 123\n");
   EXPECT_EQ(BearerAuth::FromFile((dir / "spaced").string()).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BearerAuth::FromFile((dir / "missing").string()).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(BearerAuthTest, RefusesTokenFileReadableByOthers) {
+  auto dir_holder = FreshDir("token-mode");
+  const testing::TempDir& dir = *dir_holder;
+  WriteFile(dir / "token", "abc123\n");
+  std::filesystem::permissions(dir / "token", std::filesystem::perms(0644));
+  absl::StatusOr<BearerAuth> auth = BearerAuth::FromFile((dir / "token").string());
+  EXPECT_EQ(auth.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(auth.status().message()), HasSubstr("chmod 600"));
+  std::filesystem::permissions(dir / "token", std::filesystem::perms(0600));
+  EXPECT_TRUE(BearerAuth::FromFile((dir / "token").string()).ok());
 }
 
 // ---------------------------------------------------------------- event log

@@ -58,6 +58,14 @@ inline void WriteFile(const std::filesystem::path& path, const std::string& cont
   out << content;
 }
 
+// A file holding a secret (token, TLS key): owner read/write only, as the
+// server insists.
+inline void WriteSecretFile(const std::filesystem::path& path, const std::string& content) {
+  WriteFile(path, content);
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read |
+                                         std::filesystem::perms::owner_write);
+}
+
 // A small random qwen2 model with the byte-level R1 test vocabulary. Small
 // enough to generate hundreds of tokens per second on one core.
 inline inference::testing::TinyModelSpec TinySpec(uint32_t seed = 1) {
