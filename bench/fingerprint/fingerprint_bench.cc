@@ -14,6 +14,7 @@
 //    generated position and the chunk fingerprints. One thread each, so the
 //    CPU time column is the whole cost.
 
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
@@ -165,4 +166,12 @@ BENCHMARK(BM_ReplayPrefill80)->Unit(benchmark::kMillisecond);
 }  // namespace
 }  // namespace stepproof::inference
 
-BENCHMARK_MAIN();
+// BENCHMARK_MAIN, then the large model's temporary file is removed.
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  std::remove("/tmp/stepproof_fingerprint_bench_model.gguf");
+  return 0;
+}
