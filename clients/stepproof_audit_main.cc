@@ -30,6 +30,7 @@
 #include "clients/cli_output.h"
 #include "clients/command_line.h"
 #include "clients/file_io.h"
+#include "clients/replay/replay.h"
 #include "clients/log_monitor.h"
 #include "clients/service_client.h"
 #include "clients/terminal_text.h"
@@ -62,6 +63,11 @@ ABSL_FLAG(std::string, state, "",
           "watch: file keeping the latest checkpoint seen, so that a restarted "
           "monitor still catches a log that rewrote what it saw before");
 
+ABSL_FLAG(std::string, model, "",
+          "replay: the GGUF model file the trace claims (its SHA-256 is checked first)");
+ABSL_FLAG(std::string, device, "cpu", "replay: cpu or cuda (this build replays on the cpu)");
+ABSL_FLAG(int32_t, threads, 0, "replay: engine threads (0 = all cores)");
+
 namespace stepproof::clients {
 namespace {
 
@@ -75,6 +81,11 @@ usage:
       --rpc, also checks on chain that the log checkpoint is anchored.
   stepproof-audit verify-trace TRACE.json --key VKEY
       Checks a whole trace file written by `stepproof generate --out`.
+  stepproof-audit replay TRACE.json --model GGUF [--device cpu|cuda] [--key VKEY]
+      Re-runs the trace's prompt and tokens through the model in one prefill
+      and checks, per step, the execution fingerprints, every token against
+      the recorded sampling settings and seed, and the step texts
+      (docs/REPLAY.md). With --key, first verifies the trace's signatures.
   stepproof-audit consistency OLD NEW --server HOST:PORT [--key VKEY]
       Fetches and checks a consistency proof between two saved log
       checkpoints (files written by `stepproof checkpoint`).
@@ -239,6 +250,34 @@ int RunVerifyTrace(const std::string& path) {
     std::cout << FormatVerifiedTrace(*verified);
   }
   return kExitVerified;
+}
+
+int RunReplay(const std::string& path) {
+  const std::string model = absl::GetFlag(FLAGS_model);
+  if (model.empty()) return Usage("replay needs --model GGUF (the model file the trace claims)");
+  absl::StatusOr<std::string> text = ReadInput(path);
+  if (!text.ok()) return IoError(text.status());
+  absl::StatusOr<TraceFile> trace = TraceFileFromJson(*text);
+  if (!trace.ok()) return NotVerified(path, trace.status());
+  if (!absl::GetFlag(FLAGS_key).empty()) {
+    absl::StatusOr<provenance::NoteVerifier> key = RequiredKey();
+    if (!key.ok()) return Usage(key.status().message());
+    absl::StatusOr<VerifiedTrace> verified = VerifyTraceFile(*trace, *key);
+    if (!verified.ok()) return NotVerified(path, verified.status());
+  }
+  absl::StatusOr<std::vector<provenance::StepRecord>> records = RecordsFromTraceFile(*trace);
+  if (!records.ok()) return NotVerified(path, records.status());
+  ReplayOptions options;
+  options.device = absl::GetFlag(FLAGS_device);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  absl::StatusOr<ReplayReport> report = ReplayTrace(*records, model, options);
+  if (!report.ok()) return NotVerified(path, report.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ReplayReportToJson(*report) << std::endl;
+  } else {
+    std::cout << FormatReplayReport(*report);  // no untrusted text: ids, counts, reasons
+  }
+  return report->verified ? kExitVerified : kExitNotVerified;
 }
 
 // The key: --key when given, else the server's (and we say so: that only
@@ -479,7 +518,7 @@ int Main(int argc, char** argv) {
   std::vector<char*> positional =
       absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (positional.size() < 2) {
-    return Usage("no command: verify, verify-trace, consistency or watch");
+    return Usage("no command: verify, verify-trace, replay, consistency or watch");
   }
   std::string command = positional[1];
   std::vector<std::string> operands(positional.begin() + 2, positional.end());
@@ -491,6 +530,12 @@ int Main(int argc, char** argv) {
     }
     return command == "verify" ? RunVerify(operands[0])
                                : RunVerifyTrace(operands[0]);
+  }
+  if (command == "replay") {
+    if (operands.size() != 1) {
+      return Usage("usage: stepproof-audit replay TRACE --model GGUF [--device cpu|cuda] [--key VKEY]");
+    }
+    return RunReplay(operands[0]);
   }
   if (command == "consistency") {
     if (operands.size() != 2) {
@@ -506,7 +551,7 @@ int Main(int argc, char** argv) {
   }
   return Usage(absl::StrCat(
       "unknown command \"", command,
-      "\": verify, verify-trace, consistency or watch"));
+      "\": verify, verify-trace, replay, consistency or watch"));
 }
 
 }  // namespace
