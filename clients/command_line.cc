@@ -1,10 +1,14 @@
 #include "clients/command_line.h"
 
 #include <algorithm>
+#include <iostream>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/commandlineflag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -111,6 +115,35 @@ std::string DescribeFlags(absl::string_view file_substring) {
   std::string out;
   for (const auto& [name, line] : lines) out += line;
   return out;
+}
+
+absl::StatusOr<CliCommandLine> ParseCliCommandLine(int argc, char** argv,
+                                                   absl::string_view program,
+                                                   absl::string_view usage,
+                                                   absl::string_view main_file) {
+  absl::SetProgramUsageMessage(usage);
+  absl::FlagsUsageConfig config;
+  std::string file(main_file);
+  config.contains_help_flags = [file](absl::string_view path) {
+    return absl::StrContains(path, file);
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+
+  absl::StatusOr<std::vector<std::string>> prepared = PrepareCommandLine(argc, argv);
+  if (!prepared.ok()) return prepared.status();
+  CliCommandLine result;
+  if (WantsHelp(*prepared)) {
+    std::cout << program << ": " << usage << "\n\nflags:\n" << DescribeFlags(main_file);
+    result.help_printed = true;
+    return result;
+  }
+  std::vector<char*> args;
+  for (std::string& a : *prepared) args.push_back(a.data());
+  for (char* p : absl::ParseCommandLine(static_cast<int>(args.size()), args.data())) {
+    result.positional.emplace_back(p);
+  }
+  return result;
 }
 
 }  // namespace stepproof::clients

@@ -37,6 +37,22 @@ bool WantsHelp(const std::vector<std::string>& args);
 //   --top-p P   generate: nucleus sampling threshold (default -1)
 std::string DescribeFlags(absl::string_view file_substring);
 
+// What a CLI's main() gets from ParseCliCommandLine.
+struct CliCommandLine {
+  bool help_printed = false;            // --help was answered: exit 0
+  std::vector<std::string> positional;  // argv[0], then the operands
+};
+
+// The front of a CLI's main(): sets the usage message, makes help list only
+// the flags defined in files whose path contains `main_file`, prepares the
+// arguments (PrepareCommandLine), answers --help on stdout as
+// "<program>: <usage>\n\nflags:\n<DescribeFlags>", and parses the flags.
+// INVALID_ARGUMENT as PrepareCommandLine. Call once, from main().
+absl::StatusOr<CliCommandLine> ParseCliCommandLine(int argc, char** argv,
+                                                   absl::string_view program,
+                                                   absl::string_view usage,
+                                                   absl::string_view main_file);
+
 }  // namespace stepproof::clients
 
 #endif  // STEPPROOF_CLIENTS_COMMAND_LINE_H_

@@ -283,26 +283,11 @@ int RunKey(ServiceClient& client) {
 }
 
 int Main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(kUsage);
-  absl::FlagsUsageConfig config;
-  config.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "stepproof_main");
-  };
-  config.contains_helpshort_flags = config.contains_help_flags;
-  absl::SetFlagsUsageConfig(config);
-
-  absl::StatusOr<std::vector<std::string>> prepared =
-      PrepareCommandLine(argc, argv);
-  if (!prepared.ok()) return Usage(prepared.status().message());
-  if (WantsHelp(*prepared)) {
-    std::cout << "stepproof: " << kUsage << "\n\nflags:\n"
-              << DescribeFlags("stepproof_main");
-    return 0;
-  }
-  std::vector<char*> args;
-  for (std::string& a : *prepared) args.push_back(a.data());
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  absl::StatusOr<CliCommandLine> command_line =
+      ParseCliCommandLine(argc, argv, "stepproof", kUsage, "stepproof_main");
+  if (!command_line.ok()) return Usage(command_line.status().message());
+  if (command_line->help_printed) return 0;
+  const std::vector<std::string>& positional = command_line->positional;
   if (positional.size() < 2) {
     return Usage("no command: generate, trace, proof, checkpoint or key");
   }
