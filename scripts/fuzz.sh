@@ -6,10 +6,11 @@
 #
 #   scripts/fuzz.sh [SECONDS]            every target
 #   FUZZ_TARGETS="note bundle" scripts/fuzz.sh 60
-# Environment: BUILD_DIR (build-fuzz), JOBS (2), FUZZ_TARGETS.
+# Environment: BUILD_DIR (build-fuzz), JOBS (2), FUZZ_TARGETS, FUZZ_SEED (libFuzzer
+# -seed, for a repeatable run such as CI's; random when unset).
 set -euo pipefail
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
 SECONDS_EACH="${1:-30}"
 if ! [[ "$SECONDS_EACH" =~ ^[0-9]+$ ]] || [[ "$SECONDS_EACH" -eq 0 ]]; then
@@ -51,7 +52,7 @@ for t in $TARGETS; do
       UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
       "$BUILD_DIR/fuzz/${t}_fuzzer" -max_total_time="$SECONDS_EACH" -timeout=10 \
         -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-        "$corpus" >"$WORK/$t.log" 2>&1); then
+        ${FUZZ_SEED:+-seed="$FUZZ_SEED"} "$corpus" >"$WORK/$t.log" 2>&1); then
     grep -E '^(stat::number_of_executed_units|stat::new_units_added)' "$WORK/$t.log" || true
   else
     echo "!! $t failed; log: $WORK/$t.log; input in $FINDINGS/$t/" >&2

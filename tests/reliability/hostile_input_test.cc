@@ -536,7 +536,14 @@ TEST_F(HostileInputTest, AbandonedStreamsAreSealedAndMemoryStaysBounded) {
   std::printf("abandoned %d streams; RSS %s; end %lld KiB\n", calls, history.c_str(),
               static_cast<long long>(end_kib));
   // Bounded: no more than 16 MiB over the warm figure after 640 more streams.
-  EXPECT_LT(end_kib - warm_kib, 16 * 1024) << history;
+  // Under AddressSanitizer freed memory stays resident in its quarantine
+  // (256 MiB by default), so the bound there is the quarantine's, not ours.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr int64_t kMaxGrowthKib = 256 * 1024;
+#else
+  constexpr int64_t kMaxGrowthKib = 16 * 1024;
+#endif
+  EXPECT_LT(end_kib - warm_kib, kMaxGrowthKib) << history;
 }
 
 }  // namespace
