@@ -6,6 +6,7 @@
 #include <vector>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define STEPPROOF_X86 1
 #define STEPPROOF_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -457,8 +458,11 @@ QuantDotFn SelectQuantDot(TensorType type, bool use_avx2) {
 bool CpuSupportsAvx2Fma() {
 #ifdef STEPPROOF_X86
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  // F16C through CPUID leaf 1 (ECX bit 29): clang 14 has no "f16c" name for
+  // __builtin_cpu_supports.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
   return false;
 #endif
