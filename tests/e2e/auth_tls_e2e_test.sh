@@ -30,21 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-CHECKS=0
-pass() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
-die() { echo "FAIL: $*" >&2; exit 1; }
-expect_exit() {
-  local want=$1 out=$2
-  shift 2
-  local got=0
-  timeout 120 "$@" >"$out" 2>&1 || got=$?
-  if [[ "$got" != "$want" ]]; then
-    echo "--- output of: $*" >&2
-    cat "$out" >&2
-    die "exit status $got, expected $want: $*"
-  fi
-}
-contains() { grep -qF -- "$2" "$1" || { cat "$1" >&2; die "'$1' lacks: $2"; }; }
+EXPECT_TIMEOUT=120  # expect_exit (server_lib.sh): commands here finish fast
 
 # --- a test CA and a server certificate for 127.0.0.1
 cd "$WORK"

@@ -36,22 +36,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-CHECKS=0
-pass() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
-die() { echo "FAIL: $*" >&2; exit 1; }
-# expect_exit CODE OUTFILE CMD...: runs CMD, stdout+stderr to OUTFILE.
-expect_exit() {
-  local want=$1 out=$2
-  shift 2
-  local got=0
-  timeout 300 "$@" >"$out" 2>&1 || got=$?
-  if [[ "$got" != "$want" ]]; then
-    echo "--- output of: $*" >&2
-    cat "$out" >&2
-    die "exit status $got, expected $want: $*"
-  fi
-}
-contains() { grep -qF -- "$2" "$1" || { cat "$1" >&2; die "'$1' lacks: $2"; }; }
 # json_field FILE PYTHON-SUBSCRIPT: prints d<SUBSCRIPT> of the JSON in FILE.
 json_field() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval("d"+sys.argv[2]))' "$@"; }
 json_len() { "$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$@"; }

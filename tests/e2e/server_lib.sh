@@ -5,6 +5,13 @@
 #       "listening on" line); fails if the server does not come up in 120 s
 #   stop_server   SIGTERM, wait (up to 30 s, then SIGKILL); sets SERVER_RC
 # The caller's EXIT trap must call stop_server so no server ever leaks.
+# And the checks every end-to-end script reports with:
+#   pass MSG        counts and prints "ok N - MSG"
+#   die MSG         fails the script
+#   expect_exit CODE OUTFILE CMD...   runs CMD (timeout EXPECT_TIMEOUT
+#                   seconds, default 300), stdout+stderr to OUTFILE, and
+#                   fails unless it exits with CODE
+#   contains FILE TEXT              fails unless FILE holds TEXT
 
 SERVER_PID=""
 SERVER_ADDR=""
@@ -52,3 +59,19 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null && SERVER_RC=0 || SERVER_RC=$?
   SERVER_PID=""
 }
+
+CHECKS=0
+pass() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $*"; }
+die() { echo "FAIL: $*" >&2; exit 1; }
+expect_exit() {
+  local want=$1 out=$2
+  shift 2
+  local got=0
+  timeout "${EXPECT_TIMEOUT:-300}" "$@" >"$out" 2>&1 || got=$?
+  if [[ "$got" != "$want" ]]; then
+    echo "--- output of: $*" >&2
+    cat "$out" >&2
+    die "exit status $got, expected $want: $*"
+  fi
+}
+contains() { grep -qF -- "$2" "$1" || { cat "$1" >&2; die "'$1' lacks: $2"; }; }
