@@ -133,6 +133,15 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
         absl::StrCat("--max-tokens: ", c.max_tokens, " is not in [1, ",
                      provenance::kMaxTokens, "]"));
   }
+  if (c.max_pending_steps < 1 || c.max_pending_steps > 65536) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-pending-steps: ", c.max_pending_steps, " is not in [1, 65536]"));
+  }
+  if (c.max_event_wait_seconds < 1 || c.max_event_wait_seconds > 86400) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-event-wait-seconds: ", c.max_event_wait_seconds,
+                     " is not in [1, 86400]"));
+  }
   const bool has_cert = !c.tls_cert.empty();
   const bool has_key = !c.tls_key.empty();
   if (has_cert != has_key) {

@@ -29,6 +29,11 @@ struct ServerConfig {
   int32_t max_concurrent_generations = 4;
   int64_t max_prompt_bytes = 64 * 1024;
   int32_t max_tokens = 1024;  // default and cap for GenerateRequest.max_tokens
+  // A client that does not read its Generate stream (findings ): at
+  // most this many steps wait to be sent, and no event waits longer than
+  // max_event_wait_seconds; past either the generation is stopped.
+  int32_t max_pending_steps = 256;
+  int32_t max_event_wait_seconds = 30;
   std::string api_token_file;
   std::string tls_cert;
   std::string tls_key;

@@ -6,6 +6,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
+#include <thread>
+#include <atomic>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,6 +105,16 @@ TraceGenerator::TraceGenerator(inf::Backend* backend, prov::Ledger* ledger,
       options_(std::move(options)) {
   if (!options_.random_bytes) options_.random_bytes = SystemRandomBytes;
   if (!options_.clock) options_.clock = [] { return absl::Now(); };
+  if (options_.max_pending_steps < 1) options_.max_pending_steps = 1;
+  watchdog_ = std::thread([this] { WatchdogLoop(); });
+}
+
+TraceGenerator::~TraceGenerator() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  watchdog_.join();
 }
 
 absl::StatusOr<TraceGenerator::Prepared> TraceGenerator::Prepare(
@@ -250,7 +263,87 @@ uint64_t MillisSince(absl::Time start, absl::Time t) {
   return ms < 0 ? 0 : static_cast<uint64_t>(ms);
 }
 
+prov::StepRecord RecordOf(const inf::Step& step, absl::Time start) {
+  prov::StepRecord record;
+  record.kind = step.kind == inf::StepKind::kAnswer ? prov::StepKind::kAnswer
+                                                    : prov::StepKind::kReasoning;
+  record.start_ms = MillisSince(start, step.start_time);
+  record.end_ms = std::max(record.start_ms, MillisSince(start, step.end_time));
+  record.text = step.text;
+  record.token_ids.reserve(step.token_ids.size());
+  for (int32_t id : step.token_ids) record.token_ids.push_back(static_cast<uint32_t>(id));
+  if (step.logprobs.size() == step.token_ids.size()) record.logprobs = step.logprobs;
+  if (!step.fingerprint.empty()) record.fingerprint = step.fingerprint;
+  // trace_id, index and salt are set by the ledger's trace builder.
+  return record;
+}
+
 }  // namespace
+
+// One generation's hand-over between the engine thread (which only queues
+// steps) and the caller's thread (which commits and reports them).
+struct TraceGenerator::Flow {
+  absl::Mutex mu;
+  std::deque<inf::Step> steps ABSL_GUARDED_BY(mu);  // produced, not yet taken
+  bool engine_done ABSL_GUARDED_BY(mu) = false;
+  absl::StatusOr<inf::GenerationResult> result ABSL_GUARDED_BY(mu) =
+      absl::CancelledError("generation did not run");
+  // Why the generator gave up on the stream (set once; then `stop`).
+  absl::Status abort ABSL_GUARDED_BY(mu);
+  // When the event callback now running began; InfiniteFuture when none.
+  absl::Time reporting_since ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
+  // The caller's side stopped: the engine ends at its next token.
+  std::atomic<bool> stop{false};
+  std::function<void()> abort_stream;
+
+  // Records `why` as the reason (first one wins), stops the engine and
+  // unblocks the caller's callback. REQUIRES: mu held.
+  void GiveUp(absl::Status why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!abort.ok()) return;
+    abort = std::move(why);
+    stop = true;
+    if (abort_stream) abort_stream();
+  }
+};
+
+absl::Status TraceGenerator::Report(Flow& flow, const std::function<absl::Status()>& call) {
+  {
+    absl::MutexLock lock(&flow.mu);
+    flow.reporting_since = absl::Now();
+  }
+  absl::Status s = call();
+  absl::MutexLock lock(&flow.mu);
+  flow.reporting_since = absl::InfiniteFuture();
+  // A callback that failed because we gave up on it reports our reason.
+  if (!flow.abort.ok()) return flow.abort;
+  return s;
+}
+
+void TraceGenerator::WatchdogLoop() {
+  const absl::Duration limit = options_.max_event_wait;
+  const absl::Duration tick =
+      std::clamp(limit / 8, absl::Milliseconds(10), absl::Seconds(1));
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    if (flows_.empty() || limit == absl::InfiniteDuration()) {
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || (!flows_.empty() && options_.max_event_wait != absl::InfiniteDuration());
+      };
+      mu_.Await(absl::Condition(&wake));
+      continue;
+    }
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick);
+    const absl::Time now = absl::Now();
+    for (Flow* flow : flows_) {  // flows_ entries live while listed (mu_)
+      absl::MutexLock flow_lock(&flow->mu);
+      if (now - flow->reporting_since > limit) {
+        flow->GiveUp(absl::ResourceExhaustedError(absl::StrCat(
+            "the client did not read its stream: an event waited more than ",
+            absl::FormatDuration(limit), " to be sent (--max-event-wait); generation stopped")));
+      }
+    }
+  }
+}
 
 absl::StatusOr<TraceSealedEvent> TraceGenerator::Generate(
     const GenerateParams& params, const TraceEvents& events) {
@@ -289,59 +382,100 @@ absl::StatusOr<TraceSealedEvent> TraceGenerator::Generate(
   const std::string trace_id = started->trace_id;
 
   // From here on the trace exists: every path seals it.
-  absl::Status stop;  // why generation stopped early, if it did
+  Flow flow;
+  flow.abort_stream = params.abort_stream;
+  {
+    absl::MutexLock lock(&mu_);
+    flows_.push_back(&flow);
+  }
+  absl::Cleanup unlist = [this, &flow] {
+    absl::MutexLock lock(&mu_);
+    flows_.erase(std::find(flows_.begin(), flows_.end(), &flow));
+  };
+
+  // The engine, on its own thread: its sink only queues.
+  inf::GenerationRequest request;
+  request.prompt_tokens = std::move(prepared->prompt_tokens);
+  request.sampling = prepared->sampling;
+  request.max_tokens = prepared->max_tokens;
+  request.deadline = params.deadline;
+  request.is_cancelled = [this, &params, &flow] {
+    return flow.stop.load(std::memory_order_relaxed) || cancel_all() ||
+           (params.is_cancelled && params.is_cancelled());
+  };
+  const size_t max_pending = static_cast<size_t>(options_.max_pending_steps);
+  auto sink = [&flow, max_pending](const inf::Step& step) -> absl::Status {
+    absl::MutexLock lock(&flow.mu);
+    if (flow.stop) return flow.abort.ok() ? absl::CancelledError("stopped") : flow.abort;
+    if (flow.steps.size() >= max_pending) {
+      flow.GiveUp(absl::ResourceExhaustedError(absl::StrCat(
+          "the client did not read its stream: ", max_pending,
+          " steps were waiting to be sent; generation stopped")));
+      return flow.abort;
+    }
+    flow.steps.push_back(step);
+    return absl::OkStatus();
+  };
+  std::thread engine([this, &request, &flow, sink] {
+    absl::StatusOr<inf::GenerationResult> result = backend_->Generate(request, sink);
+    absl::MutexLock lock(&flow.mu);
+    flow.result = std::move(result);
+    flow.engine_done = true;
+  });
+
+  absl::Status stop;  // why the caller's side stopped early, if it did
   if (events.on_started) {
     TraceStartedEvent event{*started, header, ""};
     if (prepared->salt_chosen_here) {
       event.prompt_salt.assign(prepared->prompt_salt.begin(), prepared->prompt_salt.end());
     }
-    stop = events.on_started(event);
+    stop = Report(flow, [&] { return events.on_started(event); });
   }
 
+  // Commit and report each step as the engine produces it.
   std::string answer;
-  absl::StatusOr<inf::GenerationResult> result =
-      absl::CancelledError("generation did not run");
-  if (stop.ok()) {
-    inf::GenerationRequest request;
-    request.prompt_tokens = prepared->prompt_tokens;
-    request.sampling = prepared->sampling;
-    request.max_tokens = prepared->max_tokens;
-    request.deadline = params.deadline;
-    request.is_cancelled = [this, &params] {
-      return cancel_all() || (params.is_cancelled && params.is_cancelled());
-    };
-    auto sink = [&](const inf::Step& step) -> absl::Status {
-      prov::StepRecord record;
-      record.kind = step.kind == inf::StepKind::kAnswer ? prov::StepKind::kAnswer
-                                                        : prov::StepKind::kReasoning;
-      record.start_ms = MillisSince(start, step.start_time);
-      record.end_ms = std::max(record.start_ms, MillisSince(start, step.end_time));
-      record.text = step.text;
-      record.token_ids.reserve(step.token_ids.size());
-      for (int32_t id : step.token_ids) {
-        record.token_ids.push_back(static_cast<uint32_t>(id));
-      }
-      if (step.logprobs.size() == step.token_ids.size()) record.logprobs = step.logprobs;
-      if (!step.fingerprint.empty()) record.fingerprint = step.fingerprint;
-      options_.random_bytes(absl::MakeSpan(record.salt));
-      absl::StatusOr<prov::AppendedStep> appended =
-          ledger_->AppendStep(trace_id, record);
-      if (!appended.ok()) return appended.status();
-      if (record.kind == prov::StepKind::kAnswer) answer = record.text;
-      if (!events.on_step) return absl::OkStatus();
-      // The committed bytes are authoritative (the ledger fills in trace id,
-      // index and, through its trace builder, may choose the salt).
-      absl::StatusOr<prov::StepRecord> committed =
-          prov::DecodeStepRecord(appended->encoded_record);
-      if (!committed.ok()) {
-        return absl::InternalError(absl::StrCat("the ledger committed a step record that does "
-                                                "not decode: ", committed.status().message()));
-      }
-      return events.on_step(StepCommittedEvent{*std::move(appended), *std::move(committed)});
-    };
-    result = backend_->Generate(request, sink);
-    if (!result.ok()) stop = result.status();
+  while (stop.ok()) {
+    inf::Step step;
+    {
+      absl::MutexLock lock(&flow.mu);
+      auto ready = [&flow]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flow.mu) {
+        return !flow.steps.empty() || flow.engine_done;
+      };
+      flow.mu.Await(absl::Condition(&ready));
+      if (flow.steps.empty()) break;  // the engine is done and all is taken
+      step = std::move(flow.steps.front());
+      flow.steps.pop_front();
+    }
+    absl::StatusOr<prov::AppendedStep> appended =
+        ledger_->AppendStep(trace_id, RecordOf(step, start));
+    if (!appended.ok()) {
+      stop = appended.status();
+      break;
+    }
+    if (step.kind == inf::StepKind::kAnswer) answer = step.text;
+    if (!events.on_step) continue;
+    // The committed bytes are authoritative (the ledger fills in trace id,
+    // index and salt).
+    absl::StatusOr<prov::StepRecord> committed = prov::DecodeStepRecord(appended->encoded_record);
+    if (!committed.ok()) {
+      stop = absl::InternalError(absl::StrCat(
+          "the ledger committed a step record that does not decode: ",
+          committed.status().message()));
+      break;
+    }
+    StepCommittedEvent event{*std::move(appended), *std::move(committed)};
+    stop = Report(flow, [&] { return events.on_step(event); });
   }
+  if (!stop.ok()) flow.stop = true;  // the engine ends at its next token
+  engine.join();
+  absl::StatusOr<inf::GenerationResult> result;
+  {
+    absl::MutexLock lock(&flow.mu);
+    result = std::move(flow.result);
+    flow.steps.clear();  // produced after the caller stopped: not committed
+    if (stop.ok() && !flow.abort.ok()) stop = flow.abort;
+  }
+  if (stop.ok() && !result.ok()) stop = result.status();
 
   absl::StatusOr<prov::SealedTrace> sealed = ledger_->SealTrace(trace_id);
   if (!stop.ok()) return stop;
@@ -355,7 +489,7 @@ absl::StatusOr<TraceSealedEvent> TraceGenerator::Generate(
   event.prompt_tokens = result->prompt_tokens;
   event.generated_tokens = result->generated_tokens;
   if (events.on_sealed) {
-    if (absl::Status s = events.on_sealed(event); !s.ok()) return s;
+    if (absl::Status s = Report(flow, [&] { return events.on_sealed(event); }); !s.ok()) return s;
   }
   return event;
 }

@@ -15,6 +15,20 @@
 // still seal the trace with the steps committed so far, so nothing that was
 // handed out is left unsealed. TraceSealedEvent.finish says why it ended.
 //
+// The engine never waits for provenance work or for the caller (finding R-6,
+// R-7 in docs/RELIABILITY.md): the engine runs each generation on a thread of
+// its own and its step sink only queues the step; the thread that called
+// Generate commits each queued step (step record, trace checkpoint, store)
+// and reports it, in order, while the engine goes on with the next token or
+// the next request. The queue is bounded: when a generation has more than
+// max_pending_steps steps that the caller has not yet taken (its event
+// callback is blocked, e.g. on a client that does not read its stream), or
+// one event callback has been running longer than max_event_wait, the
+// generator gives up on that stream: the engine stops the generation, the
+// caller's abort_stream is called (to unblock the callback), the queued steps
+// are dropped, the trace is sealed with what was committed and Generate
+// returns RESOURCE_EXHAUSTED naming the limit.
+//
 // The prompt: the header commits to the templated prompt text (the exact
 // text whose tokens the engine read), or with withhold_prompt to
 // provenance::PromptCommitment(salt, templated prompt).
@@ -29,6 +43,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -66,6 +81,10 @@ struct GenerateParams {
   std::string prompt_salt;  // 32 bytes or empty; only with withhold_prompt
   absl::Time deadline = absl::InfiniteFuture();
   std::function<bool()> is_cancelled;  // may be empty; polled per token
+  // Called, from another thread, when the generator gives up on the stream
+  // (see the top of this file): it must make a blocked event callback return
+  // soon (the gRPC service cancels the call). May be empty.
+  std::function<void()> abort_stream;
 };
 
 struct TraceStartedEvent {
@@ -91,8 +110,10 @@ struct TraceSealedEvent {
 };
 
 // Called on the thread running Generate, in order: started, step*, sealed.
-// A non-OK return stops the generation (the trace is still sealed) and
-// Generate returns that status. Empty functions are skipped.
+// A non-OK return stops the generation (the trace is still sealed; steps the
+// engine produced after it are not committed) and Generate returns that
+// status. Empty functions are skipped. A callback may block (a stream
+// write); the engine goes on meanwhile, within the limits above.
 struct TraceEvents {
   std::function<absl::Status(const TraceStartedEvent&)> on_started;
   std::function<absl::Status(const StepCommittedEvent&)> on_step;
@@ -103,6 +124,11 @@ struct TraceGeneratorOptions {
   int32_t max_concurrent = 4;
   int64_t max_prompt_bytes = 64 * 1024;
   int32_t max_tokens = 1024;  // default and cap per request
+  // Steps the engine may produce ahead of the caller's on_step (>= 1).
+  int32_t max_pending_steps = 256;
+  // Longest one event callback may run (blocked on a stream that is not
+  // read) before the generation is given up. InfiniteDuration: no limit.
+  absl::Duration max_event_wait = absl::Seconds(30);
   // Random bytes for salts and seeds; must be cryptographically secure.
   // Default: the kernel's getrandom().
   std::function<void(absl::Span<uint8_t>)> random_bytes;
@@ -128,6 +154,9 @@ class TraceGenerator {
                  const provenance::Signer* signer, ModelIdentity model,
                  TraceGeneratorOptions options);
 
+  // Stops the watchdog thread. REQUIRES: no Generate call is running.
+  ~TraceGenerator();
+
   TraceGenerator(const TraceGenerator&) = delete;
   TraceGenerator& operator=(const TraceGenerator&) = delete;
 
@@ -138,7 +167,10 @@ class TraceGenerator {
   //                     the limit, bad prompt_salt, a prompt that does not
   //                     fit the model's context.
   //   RESOURCE_EXHAUSTED  prompt over max_prompt_bytes, or max_concurrent
-  //                     generations already in flight.
+  //                     generations already in flight; or (trace sealed
+  //                     first) the caller fell behind the engine by more
+  //                     than max_pending_steps, or one event callback ran
+  //                     longer than max_event_wait.
   //   UNAVAILABLE       after BeginShutdown().
   //   an event callback's error, or an engine / ledger error: the trace (if
   //                     started) is sealed first.
@@ -162,10 +194,14 @@ class TraceGenerator {
 
  private:
   struct Prepared;
+  struct Flow;
   absl::StatusOr<Prepared> Prepare(const GenerateParams& params) const;
   absl::Status Admit();
   void Release();
   bool cancel_all() const;
+  // Runs one event callback with the watchdog armed.
+  absl::Status Report(Flow& flow, const std::function<absl::Status()>& call);
+  void WatchdogLoop();
 
   inference::Backend* const backend_;
   provenance::Ledger* const ledger_;
@@ -177,6 +213,10 @@ class TraceGenerator {
   int32_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool cancel_all_ ABSL_GUARDED_BY(mu_) = false;
+  // Generations in flight, for the watchdog (max_event_wait).
+  std::vector<Flow*> flows_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread watchdog_;
 };
 
 }  // namespace stepproof::service

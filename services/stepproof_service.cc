@@ -77,6 +77,9 @@ grpc::Status StepProofService::Generate(grpc::ServerContext* context,
   GenerateParams params = GenerateParamsFromProto(*request);
   params.deadline = DeadlineOf(*context);
   params.is_cancelled = [context] { return context->IsCancelled(); };
+  // The generator gave up on this stream (the client does not read it): a
+  // blocked writer->Write returns false once the call is cancelled.
+  params.abort_stream = [context] { context->TryCancel(); };
 
   const absl::Status client_gone =
       absl::CancelledError("the client went away (stream write failed)");

@@ -58,6 +58,13 @@ ABSL_FLAG(int64_t, max_prompt_bytes, 64 * 1024,
           "Largest prompt accepted, in bytes (at most 1048576).");
 ABSL_FLAG(int32_t, max_tokens, 1024,
           "Default and largest generated-token budget per request.");
+ABSL_FLAG(int32_t, max_pending_steps, 256,
+          "Steps of one generation that may wait to be sent to a client that "
+          "does not read its stream; one more stops that generation "
+          "(RESOURCE_EXHAUSTED). The engine never waits for a client.");
+ABSL_FLAG(int32_t, max_event_wait_seconds, 30,
+          "Longest one stream event may wait to be sent before its "
+          "generation is stopped and the call cancelled (RESOURCE_EXHAUSTED).");
 ABSL_FLAG(std::string, api_token_file, "",
           "File holding an API token. When set, Generate and RecordAnchor "
           "need metadata 'authorization: Bearer <token>'; reads stay public.");
@@ -180,6 +187,8 @@ int Run(const ServerConfig& config, absl::Duration grace, const sigset_t& signal
   generator_options.max_concurrent = config.max_concurrent_generations;
   generator_options.max_prompt_bytes = config.max_prompt_bytes;
   generator_options.max_tokens = config.max_tokens;
+  generator_options.max_pending_steps = config.max_pending_steps;
+  generator_options.max_event_wait = absl::Seconds(config.max_event_wait_seconds);
   TraceGenerator generator(backend->get(), ledger->get(), &*signer, *identity,
                            generator_options);
   StepProofService service(&generator, ledger->get(), &*signer, config.log_origin,
@@ -281,6 +290,8 @@ int main(int argc, char** argv) {
   config.max_concurrent_generations = absl::GetFlag(FLAGS_max_concurrent_generations);
   config.max_prompt_bytes = absl::GetFlag(FLAGS_max_prompt_bytes);
   config.max_tokens = absl::GetFlag(FLAGS_max_tokens);
+  config.max_pending_steps = absl::GetFlag(FLAGS_max_pending_steps);
+  config.max_event_wait_seconds = absl::GetFlag(FLAGS_max_event_wait_seconds);
   config.api_token_file = absl::GetFlag(FLAGS_api_token_file);
   config.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   config.tls_key = absl::GetFlag(FLAGS_tls_key);

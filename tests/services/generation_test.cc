@@ -5,10 +5,12 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "inference/backend.h"
@@ -623,6 +625,132 @@ TEST(DrainTest, WaitsForRunningGenerationsThenCancelsAndSealsThem) {
   GenerateParams late;
   late.prompt = "too late";
   EXPECT_EQ(running.Generate(late, TraceEvents()).status().code(), absl::StatusCode::kUnavailable);
+}
+
+// ---------------------------------------------------------------- slow callers
+
+// the engine does not wait for a caller's event callback. Generation A
+// blocks in its first on_step (as a stream write to a client that does not
+// read would); generation B, on the same engine, completes meanwhile. Before
+// the fix the engine's lock was held while A's callback ran, so B could only
+// finish after A's callback returned.
+TEST_F(TinyModelTest, EngineGoesOnWhileAnotherGenerationsEventIsBlocked) {
+  TraceGeneratorOptions options;
+  options.max_concurrent = 4;
+  auto generator = MakeGenerator(options);
+  absl::Notification a_blocked, release_a;
+  std::atomic<bool> a_released{false};
+  absl::Status a_status;
+  std::thread a([&] {
+    TraceEvents events;
+    events.on_step = [&](const StepCommittedEvent&) {
+      if (!a_blocked.HasBeenNotified()) {
+        a_blocked.Notify();
+        // The bound only keeps a broken build from hanging the suite.
+        release_a.WaitForNotificationWithTimeout(absl::Seconds(60));
+        a_released = true;
+      }
+      return absl::OkStatus();
+    };
+    a_status = generator->Generate(Params("Count to ten.", 1, 32), events).status();
+  });
+  a_blocked.WaitForNotification();
+  Recorded b;
+  absl::StatusOr<TraceSealedEvent> b_sealed = generator->Generate(Params("Add 1 and 2.", 2, 32), b.Events());
+  const bool a_was_still_blocked = !a_released;
+  release_a.Notify();
+  a.join();
+  ASSERT_TRUE(b_sealed.ok()) << b_sealed.status();
+  EXPECT_TRUE(a_was_still_blocked) << "B only finished after A's event callback returned";
+  EXPECT_TRUE(a_status.ok()) << a_status;
+  EXPECT_EQ(b.order.back(), "sealed");
+}
+
+// a caller that falls more than max_pending_steps behind is given up:
+// the engine stops, abort_stream unblocks the callback, the trace is sealed
+// with the steps committed so far, and Generate says why.
+TEST(SlowCallerTest, BacklogOverTheLimitStopsTheGenerationAndSealsTheTrace) {
+  testing::EndlessBackend backend(absl::Microseconds(100));
+  prov::Signer signer = testing::TestSigner();
+  std::unique_ptr<prov::Ledger> ledger = OpenMemoryLedger(&signer);
+  ModelIdentity identity{"endless", merkle::Sha256Of(std::string_view("w")),
+                         merkle::Sha256Of(std::string_view("t"))};
+  TraceGeneratorOptions options;
+  options.max_tokens = 100000;
+  options.max_pending_steps = 3;
+  options.max_event_wait = absl::InfiniteDuration();
+  TraceGenerator generator(&backend, ledger.get(), &signer, identity, options);
+
+  absl::Notification aborted;
+  std::atomic<int> abort_calls{0};
+  GenerateParams p;
+  p.prompt = "forever";
+  p.abort_stream = [&] {
+    ++abort_calls;
+    aborted.Notify();
+  };
+  std::string trace_id;
+  int steps_seen = 0;
+  TraceEvents events;
+  events.on_started = [&](const TraceStartedEvent& e) {
+    trace_id = e.trace.trace_id;
+    return absl::OkStatus();
+  };
+  events.on_step = [&](const StepCommittedEvent&) {
+    ++steps_seen;
+    // A write that only returns when the call is cancelled.
+    aborted.WaitForNotificationWithTimeout(absl::Seconds(60));
+    return absl::CancelledError("stream write failed");
+  };
+  absl::StatusOr<TraceSealedEvent> result = generator.Generate(p, events);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("3 steps were waiting to be sent"));
+  EXPECT_EQ(abort_calls, 1);
+  EXPECT_EQ(steps_seen, 1);
+  absl::StatusOr<prov::TraceRecord> stored = ledger->GetTrace(trace_id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state, prov::TraceState::kSealed);
+  EXPECT_EQ(stored->size, 2u);  // header + the one step that was taken
+  EXPECT_EQ(generator.in_flight(), 0);
+}
+
+TEST(SlowCallerTest, EventBlockedPastMaxEventWaitIsGivenUp) {
+  const absl::Time t0 = absl::Now();
+  ScriptedBackend backend({MakeStep(inf::StepKind::kReasoning, "one.\n\n", t0, 4),
+                           MakeStep(inf::StepKind::kAnswer, "two", t0, 3)});
+  prov::Signer signer = testing::TestSigner();
+  std::unique_ptr<prov::Ledger> ledger = OpenMemoryLedger(&signer);
+  ModelIdentity identity{"scripted", merkle::Sha256Of(std::string_view("w")),
+                         merkle::Sha256Of(std::string_view("t"))};
+  TraceGeneratorOptions options;
+  options.max_event_wait = absl::Milliseconds(50);
+  TraceGenerator generator(&backend, ledger.get(), &signer, identity, options);
+
+  absl::Notification aborted;
+  GenerateParams p;
+  p.prompt = "hi";
+  p.abort_stream = [&] { aborted.Notify(); };
+  std::string trace_id;
+  bool step_seen = false;
+  TraceEvents events;
+  events.on_started = [&](const TraceStartedEvent& e) {
+    trace_id = e.trace.trace_id;
+    aborted.WaitForNotificationWithTimeout(absl::Seconds(60));
+    return absl::CancelledError("stream write failed");
+  };
+  events.on_step = [&](const StepCommittedEvent&) {
+    step_seen = true;
+    return absl::OkStatus();
+  };
+  absl::StatusOr<TraceSealedEvent> result = generator.Generate(p, events);
+  EXPECT_TRUE(aborted.HasBeenNotified());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("--max-event-wait"));
+  EXPECT_FALSE(step_seen);
+  absl::StatusOr<prov::TraceRecord> stored = ledger->GetTrace(trace_id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state, prov::TraceState::kSealed);
+  EXPECT_EQ(stored->size, 1u);  // the engine's steps came after the stall: not committed
 }
 
 }  // namespace
