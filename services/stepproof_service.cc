@@ -126,6 +126,13 @@ grpc::Status StepProofService::Generate(grpc::ServerContext* context,
                                 {"prompt_tokens", absl::StrCat(sealed->prompt_tokens)},
                                 {"generated_tokens", absl::StrCat(sealed->generated_tokens)},
                                 {"ms", ms}});
+  if (sealed->finish == inference::FinishReason::kDeadline) {
+    // The engine stopped at the client's deadline (the trace is sealed and
+    // its final event may have been sent). The call ends as gRPC ends any
+    // call past its deadline, however the race with gRPC's own timer went.
+    return ToGrpcStatus(absl::DeadlineExceededError(
+        "the deadline passed; the trace was sealed with the steps produced so far"));
+  }
   return grpc::Status::OK;
 }
 

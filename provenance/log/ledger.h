@@ -8,8 +8,11 @@
 //   ... later: GetStepBundle(id, i) carries the log inclusion proof, the
 //   signed log checkpoint and (when recorded) the chain anchor.
 //
-// Every step is persisted before AppendStep returns, and a sealed trace is
-// durable (and queued for the log) before SealTrace returns. A LogSequencer
+// Every step is committed to the store before AppendStep returns (it
+// survives a crash of the process; against power loss it is durable once a
+// later seal or log batch has synced the store: sqlite_store.h), and a
+// sealed trace, all its steps included, is durable against power loss (and
+// queued for the log) before SealTrace returns. A LogSequencer
 // (log_sequencer.h) integrates sealed traces in batches; the promise states
 // the longest time that may take. Traces left open by a crash are marked
 // TraceState::kInterrupted when the ledger next opens: readable with their

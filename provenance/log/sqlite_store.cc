@@ -432,14 +432,14 @@ class SqliteProvenanceStore : public ProvenanceStore {
       }
       SP_RETURN_IF_ERROR(WriteLeafOn(w, header_leaf));
       return absl::OkStatus();
-    });
+    }, Sync::kDeferred);
   }
 
   absl::Status AppendTraceLeaf(const TraceLeafWrite& leaf) override {
     return RunWrite([&](Connection& w) -> absl::Status {
       SP_RETURN_IF_ERROR(WriteLeafOn(w, leaf));
       return absl::OkStatus();
-    });
+    }, Sync::kDeferred);
   }
 
   absl::Status SealTrace(const std::string& trace_id,
@@ -948,16 +948,22 @@ class SqliteProvenanceStore : public ProvenanceStore {
   // them (the leader) runs everything queued in a single transaction, each op
   // under its own SAVEPOINT (so a failing op is rolled back alone and reports
   // its own error), then commits once: one fsync serves every op in the
-  // group. No caller returns before the COMMIT that holds its op is durable.
+  // group. No caller returns before the COMMIT that holds its op is in the
+  // WAL file (it survives a crash of this process); a kSynced op also waits
+  // for the fsync of the WAL, which makes every earlier commit durable too.
+  // A group with any kSynced op commits with synchronous=FULL, one of only
+  // kDeferred ops with synchronous=NORMAL (no fsync).
+  enum class Sync { kSynced, kDeferred };
   using WriteOp = std::function<absl::Status(Connection&)>;
   struct PendingWrite {
     const WriteOp* op;
+    Sync sync;
     absl::Status result;
     bool done = false;
   };
 
-  absl::Status RunWrite(const WriteOp& op) {
-    PendingWrite me{&op, absl::OkStatus(), false};
+  absl::Status RunWrite(const WriteOp& op, Sync sync = Sync::kSynced) {
+    PendingWrite me{&op, sync, absl::OkStatus(), false};
     absl::MutexLock lock(&queue_mu_);
     queue_.push_back(&me);
     while (!me.done) {
@@ -984,6 +990,17 @@ class SqliteProvenanceStore : public ProvenanceStore {
   // leader calls this, so the writer connection is never shared.
   void RunGroup(const std::vector<PendingWrite*>& group) {
     Connection& w = *writer_;
+    bool sync = false;
+    for (const PendingWrite* p : group) sync = sync || p->sync == Sync::kSynced;
+    if (sync != writer_synchronous_full_) {
+      absl::Status mode = w.Exec(sync ? "PRAGMA synchronous = FULL"
+                                      : "PRAGMA synchronous = NORMAL");
+      if (!mode.ok()) {
+        for (PendingWrite* p : group) p->result = mode;
+        return;
+      }
+      writer_synchronous_full_ = sync;
+    }
     absl::Status begin = w.Exec("BEGIN IMMEDIATE");
     if (!begin.ok()) {
       for (PendingWrite* p : group) p->result = begin;
@@ -1029,6 +1046,7 @@ class SqliteProvenanceStore : public ProvenanceStore {
 
   // Used only by the group-commit leader (RunGroup).
   std::unique_ptr<Connection> writer_;
+  bool writer_synchronous_full_ = true;  // opened with synchronous = FULL
   absl::Mutex queue_mu_;
   std::vector<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool leader_active_ ABSL_GUARDED_BY(queue_mu_) = false;

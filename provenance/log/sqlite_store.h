@@ -10,14 +10,24 @@
 // gives FAILED_PRECONDITION or DATA_LOSS with a message naming the file and
 // the problem; the file is never modified in that case.
 //
-// Durability: one writer connection with synchronous=FULL. In WAL mode that
-// fsyncs the WAL at every commit, so every signed checkpoint the ledger hands
-// out (per step, the final one, and every log checkpoint) is on stable
-// storage before the call that produced it returns: it survives kill -9 and
-// power loss. NORMAL would only survive process crashes, and a client holding
-// a signed checkpoint the service later lost would look like equivocation.
-// The cost is one fsync per step commit; log integration amortises it over a
-// batch.
+// Durability: one writer connection; every commit is in the WAL file before
+// the call returns, so it survives a crash (kill -9) of this process. What
+// survives power loss (or an OS crash) depends on the call:
+//   - SealTrace, AppendLogBatch, PutAnchor, InterruptOpenTraces commit with
+//     synchronous=FULL: the WAL is fsynced before they return. A final trace
+//     checkpoint, its promise and every log checkpoint are on stable storage
+//     before anything hands them out (a client holding a signed checkpoint
+//     the service later lost would look like equivocation).
+//   - CreateTrace and AppendTraceLeaf (the per-step checkpoints of a trace
+//     being generated) commit with synchronous=NORMAL: no fsync of their own.
+//     They become durable with the next synced commit of any caller (at the
+//     latest their own trace's seal), since fsyncing the WAL flushes every
+//     frame written before. A power loss can therefore lose the tail of a
+//     trace that was never sealed, never a sealed one. docs/FORMAT.md,
+//     "Durability", states what a client holding such a checkpoint can rely
+//     on.
+// Concurrent writes share commits (group commit): one fsync serves every
+// synced op queued while the previous transaction ran.
 //
 // Concurrency: writes are serialised on the writer connection; reads use a
 // small pool of separate read connections, so they run concurrently with the

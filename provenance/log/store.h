@@ -10,9 +10,11 @@
 // The store checks structure (indices follow on, states move forward) but not
 // cryptography: hashes and signed notes are produced and verified above it.
 //
-// Each mutating call is one atomic transaction: after it returns OK, the
-// SQLite store has made it durable (see sqlite_store.h for the sync policy);
-// after an error nothing of it is visible.
+// Each mutating call is one atomic transaction: after it returns OK it is
+// visible and survives a crash of the process; SealTrace, AppendLogBatch,
+// PutAnchor and InterruptOpenTraces are also durable against power loss,
+// while CreateTrace and AppendTraceLeaf become so with the next of those
+// (sqlite_store.h, "Durability"). After an error nothing of it is visible.
 //
 // Thread-safety: implementations are thread-safe. Writers are serialised;
 // readers may run concurrently with a writer and see a committed state.
