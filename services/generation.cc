@@ -377,11 +377,6 @@ absl::StatusOr<TraceSealedEvent> TraceGenerator::Generate(
   header.key_name = signer_->key_name();
   header.key_id = signer_->key_id();
 
-  absl::StatusOr<prov::StartedTrace> started = ledger_->StartTrace(header);
-  if (!started.ok()) return started.status();
-  const std::string trace_id = started->trace_id;
-
-  // From here on the trace exists: every path seals it.
   Flow flow;
   flow.abort_stream = params.abort_stream;
   {
@@ -416,12 +411,24 @@ absl::StatusOr<TraceSealedEvent> TraceGenerator::Generate(
     flow.steps.push_back(step);
     return absl::OkStatus();
   };
+  // The engine starts first: the header's commit and signature overlap its
+  // prefill. Its steps wait in the queue until the trace exists.
   std::thread engine([this, &request, &flow, sink] {
     absl::StatusOr<inf::GenerationResult> result = backend_->Generate(request, sink);
     absl::MutexLock lock(&flow.mu);
     flow.result = std::move(result);
     flow.engine_done = true;
   });
+  absl::Cleanup join_engine = [&flow, &engine] {
+    if (!engine.joinable()) return;
+    flow.stop = true;  // ends at the next token (a no-op once it is done)
+    engine.join();
+  };
+
+  absl::StatusOr<prov::StartedTrace> started = ledger_->StartTrace(header);
+  if (!started.ok()) return started.status();  // nothing stored; engine stopped
+  const std::string trace_id = started->trace_id;
+  // From here on the trace exists: every path seals it.
 
   absl::Status stop;  // why the caller's side stopped early, if it did
   if (events.on_started) {
@@ -468,6 +475,7 @@ absl::StatusOr<TraceSealedEvent> TraceGenerator::Generate(
   }
   if (!stop.ok()) flow.stop = true;  // the engine ends at its next token
   engine.join();
+  std::move(join_engine).Cancel();
   absl::StatusOr<inf::GenerationResult> result;
   {
     absl::MutexLock lock(&flow.mu);

@@ -14,11 +14,23 @@
 // a shared machine hit them alike; each is reported by its median
 // repetition. Every provenance variant must produce exactly the backend's
 // tokens (checked per prompt). Also reported: Ed25519 signing alone, and the
-// commits (fsyncs) per generation. docs/PERFORMANCE.md, "Service under load".
+// commits per generation. docs/PERFORMANCE.md, "Service under load".
+//
+// Two measurements:
+//   (a) single stream: the prompts one after another (latency per
+//       generation), every variant above;
+//   (b) batch: --batch_prompts prompts run by --concurrency threads at once
+//       (as concurrent Generate streams would), end-to-end time of the whole
+//       batch, for backend, memory and sqlite-disk. The engine serialises
+//       generations; the provenance work of one generation (on its caller's
+//       thread) overlaps the engine's work on the next.
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <thread>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -47,6 +59,11 @@ ABSL_FLAG(int, prompts, 40, "prompts per repetition (\"What is A + B?\", fixed)"
 ABSL_FLAG(int, repetitions, 5, "repetitions of every variant (interleaved)");
 ABSL_FLAG(int, max_tokens, 256, "generated-token budget per prompt");
 ABSL_FLAG(int, threads, 1, "engine threads");
+ABSL_FLAG(std::string, profile_variant, "",
+          "run only this single-stream variant (backend, memory, sqlite-shm, sqlite-disk), "
+          "without the warm-up or a report: for callgrind/perf");
+ABSL_FLAG(int, concurrency, 8, "(b): concurrent streams; 0 skips (b)");
+ABSL_FLAG(int, batch_prompts, 64, "(b): prompts per batch");
 ABSL_FLAG(std::string, disk_dir, "/tmp", "parent folder of the on-disk SQLite ledger");
 ABSL_FLAG(std::string, shm_dir, "/dev/shm", "parent folder of the tmpfs SQLite ledger");
 
@@ -86,14 +103,40 @@ std::vector<std::string> Prompts(int n) {
   return out;
 }
 
+// Runs one(i) for every prompt i, from `concurrency` threads (1: in order on
+// this thread), and times the whole. The first error is returned.
+absl::Status RunAll(size_t n, int concurrency,
+                    const std::function<absl::Status(size_t)>& one) {
+  if (concurrency <= 1) {
+    for (size_t i = 0; i < n; ++i) {
+      if (absl::Status s = one(i); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  std::atomic<size_t> next{0};
+  std::vector<absl::Status> status(concurrency);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < concurrency; ++t) {
+    pool.emplace_back([&, t] {
+      for (size_t i = next++; i < n && status[t].ok(); i = next++) status[t] = one(i);
+    });
+  }
+  for (std::thread& t : pool) t.join();
+  for (const absl::Status& s : status) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<RunResult> RunBackend(inf::Backend& backend, const std::vector<std::string>& prompts,
-                                     int max_tokens) {
+                                     int max_tokens, int concurrency = 1) {
   RunResult r;
+  r.tokens.resize(prompts.size());
   const double cpu_begin = ProcessCpuMs();
   const absl::Time begin = absl::Now();
-  for (const std::string& p : prompts) {
+  absl::Status s = RunAll(prompts.size(), concurrency, [&](size_t i) -> absl::Status {
     inf::GenerationRequest req;
-    req.prompt_tokens = backend.tokenizer().Encode(inf::FormatR1Prompt("", p), true);
+    req.prompt_tokens = backend.tokenizer().Encode(inf::FormatR1Prompt("", prompts[i]), true);
     req.sampling.greedy = true;
     req.max_tokens = max_tokens;
     std::vector<int32_t> tokens;
@@ -103,8 +146,10 @@ absl::StatusOr<RunResult> RunBackend(inf::Backend& backend, const std::vector<st
           return absl::OkStatus();
         });
     if (!g.ok()) return g.status();
-    r.tokens.push_back(std::move(tokens));
-  }
+    r.tokens[i] = std::move(tokens);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   r.time = absl::Now() - begin;
   r.cpu_ms = ProcessCpuMs() - cpu_begin;
   return r;
@@ -113,7 +158,8 @@ absl::StatusOr<RunResult> RunBackend(inf::Backend& backend, const std::vector<st
 absl::StatusOr<RunResult> RunTraced(inf::Backend& backend, const svc::ModelIdentity& identity,
                                     const prov::Signer& signer,
                                     std::unique_ptr<prov::ProvenanceStore> store,
-                                    const std::vector<std::string>& prompts, int max_tokens) {
+                                    const std::vector<std::string>& prompts, int max_tokens,
+                                    int concurrency = 1) {
   prov::LedgerOptions lo;
   lo.log_origin = "bench.stepproof/log";
   absl::StatusOr<std::unique_ptr<prov::Ledger>> ledger =
@@ -121,13 +167,16 @@ absl::StatusOr<RunResult> RunTraced(inf::Backend& backend, const svc::ModelIdent
   if (!ledger.ok()) return ledger.status();
   svc::TraceGeneratorOptions go;
   go.max_tokens = max_tokens;
+  go.max_concurrent = std::max(concurrency, 1);
   svc::TraceGenerator generator(&backend, ledger->get(), &signer, identity, go);
   RunResult r;
+  r.tokens.resize(prompts.size());
+  std::atomic<int64_t> commits{0};
   const double cpu_begin = ProcessCpuMs();
   const absl::Time begin = absl::Now();
-  for (const std::string& p : prompts) {
+  absl::Status status = RunAll(prompts.size(), concurrency, [&](size_t i) -> absl::Status {
     svc::GenerateParams params;
-    params.prompt = p;
+    params.prompt = prompts[i];
     params.greedy = true;
     params.seed = 1;
     std::vector<int32_t> tokens;
@@ -138,9 +187,12 @@ absl::StatusOr<RunResult> RunTraced(inf::Backend& backend, const svc::ModelIdent
     };
     absl::StatusOr<svc::TraceSealedEvent> sealed = generator.Generate(params, events);
     if (!sealed.ok()) return sealed.status();
-    r.commits += static_cast<int64_t>(sealed->sealed.size) + 1;  // leaves + seal
-    r.tokens.push_back(std::move(tokens));
-  }
+    commits += static_cast<int64_t>(sealed->sealed.size) + 1;  // leaves + seal
+    r.tokens[i] = std::move(tokens);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  r.commits = commits;
   r.time = absl::Now() - begin;
   r.cpu_ms = ProcessCpuMs() - cpu_begin;
   // The sequencer's batch (after the timed part: the service does it in the
@@ -192,6 +244,29 @@ int Main() {
   std::vector<std::vector<int32_t>> reference;
   int64_t total_tokens = 0;
   const double load_before = ReadLoad();
+  if (const std::string only = absl::GetFlag(FLAGS_profile_variant); !only.empty()) {
+    absl::StatusOr<RunResult> r;
+    if (only == "backend") {
+      r = RunBackend(**backend, prompts, max_tokens);
+    } else if (only == "memory") {
+      r = RunTraced(**backend, *identity, *signer, prov::NewInMemoryProvenanceStore(), prompts,
+                    max_tokens);
+    } else {
+      const std::string dir = absl::StrCat(only == "sqlite-shm" ? absl::GetFlag(FLAGS_shm_dir)
+                                                                : absl::GetFlag(FLAGS_disk_dir),
+                                           "/", tag, "_profile");
+      std::filesystem::create_directories(dir);
+      absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store =
+          prov::OpenSqliteProvenanceStore(dir + "/stepproof.db");
+      if (!store.ok()) return 1;
+      r = RunTraced(**backend, *identity, *signer, *std::move(store), prompts, max_tokens);
+      std::filesystem::remove_all(dir);
+    }
+    if (!r.ok()) return 1;
+    std::printf("%s: %zu generations, %.1f ms\n", only.c_str(), prompts.size(),
+                absl::ToDoubleMilliseconds(r->time));
+    return 0;
+  }
   // Warm-up: page the weights and grow the caches.
   if (!RunBackend(**backend, prompts, max_tokens).ok()) return 1;
   for (int rep = 0; rep < absl::GetFlag(FLAGS_repetitions); ++rep) {
@@ -278,6 +353,76 @@ int Main() {
               "target < 1%%\n",
               100.0 * (disk_wall - base) / disk_wall, 100.0 * (Median(ms[2]) - base) / Median(ms[2]),
               100.0 * (shm - cpu_base) / shm);
+
+  // (b) A batch run by concurrent streams.
+  const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  if (concurrency <= 0) return 0;
+  const std::vector<std::string> batch = Prompts(absl::GetFlag(FLAGS_batch_prompts));
+  const std::vector<std::string> bnames = {"backend", "memory", "sqlite-disk"};
+  std::vector<std::vector<double>> bms(bnames.size()), bcpu(bnames.size());
+  std::vector<std::vector<int32_t>> breference;
+  const double bload_before = ReadLoad();
+  for (int rep = 0; rep < absl::GetFlag(FLAGS_repetitions); ++rep) {
+    for (size_t v = 0; v < bnames.size(); ++v) {
+      absl::StatusOr<RunResult> r;
+      std::string dir;
+      if (v == 0) {
+        r = RunBackend(**backend, batch, max_tokens, concurrency);
+      } else if (v == 1) {
+        r = RunTraced(**backend, *identity, *signer, prov::NewInMemoryProvenanceStore(), batch,
+                      max_tokens, concurrency);
+      } else {
+        dir = absl::StrCat(absl::GetFlag(FLAGS_disk_dir), "/", tag, "_batch_", rep);
+        std::filesystem::create_directories(dir);
+        absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store =
+            prov::OpenSqliteProvenanceStore(dir + "/stepproof.db");
+        if (!store.ok()) {
+          std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+          return 1;
+        }
+        r = RunTraced(**backend, *identity, *signer, *std::move(store), batch, max_tokens,
+                      concurrency);
+      }
+      if (!dir.empty()) std::filesystem::remove_all(dir);
+      if (!r.ok()) {
+        std::fprintf(stderr, "batch %s: %s\n", bnames[v].c_str(),
+                     std::string(r.status().message()).c_str());
+        return 1;
+      }
+      if (v == 0 && rep == 0) {
+        breference = r->tokens;
+      } else if (r->tokens != breference) {
+        std::fprintf(stderr, "batch %s: tokens differ from the backend's\n", bnames[v].c_str());
+        return 1;
+      }
+      bms[v].push_back(absl::ToDoubleMilliseconds(r->time));
+      bcpu[v].push_back(r->cpu_ms);
+    }
+  }
+  const double bn = static_cast<double>(batch.size());
+  const double bbase = Median(bms[0]), bcpu_base = Median(bcpu[0]);
+  std::printf("\n(b) batch: %zu prompts over %d concurrent streams, %d repetitions interleaved; "
+              "load average %.1f -> %.1f\n",
+              batch.size(), concurrency, absl::GetFlag(FLAGS_repetitions), bload_before, ReadLoad());
+  std::printf("%-12s %11s %13s %11s %12s %13s %11s\n", "variant", "batch ms", "ms/gen",
+              "vs backend", "CPU ms", "CPU ms/gen", "vs backend");
+  for (size_t v = 0; v < bnames.size(); ++v) {
+    const double m = Median(bms[v]), c = Median(bcpu[v]);
+    std::printf("%-12s %11.1f %13.3f %+10.2f%% %12.1f %13.3f %+10.1f%%\n", bnames[v].c_str(), m,
+                m / bn, 100.0 * (m - bbase) / bbase, c, c / bn,
+                100.0 * (c - bcpu_base) / bcpu_base);
+  }
+  for (size_t v = 0; v < bnames.size(); ++v) {
+    std::string all;
+    for (size_t i = 0; i < bms[v].size(); ++i) {
+      absl::StrAppend(&all, absl::StrFormat(" %.0f/%.0f", bms[v][i], bcpu[v][i]));
+    }
+    std::printf("  %s, every repetition wall/CPU ms:%s\n", bnames[v].c_str(), all.c_str());
+  }
+  std::printf("provenance share of the batch's end-to-end time with the on-disk ledger: %.2f%% "
+              "(in-memory store: %.2f%%); target < 1%%\n",
+              100.0 * (Median(bms[2]) - bbase) / Median(bms[2]),
+              100.0 * (Median(bms[1]) - bbase) / Median(bms[1]));
   return 0;
 }
 

@@ -288,6 +288,14 @@ class Connection {
     return std::make_unique<Query>(db_, stmt);
   }
 
+  // Runs one statement that returns no rows through the statement cache
+  // (transaction control on the hot write path: parsed once, not per call).
+  absl::Status Run(const char* sql) {
+    absl::StatusOr<std::unique_ptr<Query>> q = Prepare(sql);
+    if (!q.ok()) return q.status();
+    return (*q)->Exec();
+  }
+
   // Single integer result of a pragma or query.
   absl::StatusOr<int64_t> QueryInt(const char* sql) {
     sqlite3_stmt* stmt = nullptr;
@@ -993,28 +1001,33 @@ class SqliteProvenanceStore : public ProvenanceStore {
     bool sync = false;
     for (const PendingWrite* p : group) sync = sync || p->sync == Sync::kSynced;
     if (sync != writer_synchronous_full_) {
-      absl::Status mode = w.Exec(sync ? "PRAGMA synchronous = FULL"
-                                      : "PRAGMA synchronous = NORMAL");
+      absl::Status mode = w.Run(sync ? "PRAGMA synchronous = FULL"
+                                     : "PRAGMA synchronous = NORMAL");
       if (!mode.ok()) {
         for (PendingWrite* p : group) p->result = mode;
         return;
       }
       writer_synchronous_full_ = sync;
     }
-    absl::Status begin = w.Exec("BEGIN IMMEDIATE");
+    absl::Status begin = w.Run("BEGIN IMMEDIATE");
     if (!begin.ok()) {
       for (PendingWrite* p : group) p->result = begin;
       return;
     }
+    // A group of one needs no savepoint: if its op fails, the whole
+    // transaction is rolled back below.
+    const bool savepoints = group.size() > 1;
     bool any_ok = false;
     for (size_t i = 0; i < group.size(); ++i) {
       PendingWrite* p = group[i];
-      absl::Status s = w.Exec("SAVEPOINT op");
+      absl::Status s = savepoints ? w.Run("SAVEPOINT op") : absl::OkStatus();
       if (s.ok()) {
         s = (*p->op)(w);
-        if (!s.ok()) w.Exec("ROLLBACK TO op").IgnoreError();
-        absl::Status r = w.Exec("RELEASE op");
-        if (s.ok()) s = r;
+        if (savepoints) {
+          if (!s.ok()) w.Run("ROLLBACK TO op").IgnoreError();
+          absl::Status r = w.Run("RELEASE op");
+          if (s.ok()) s = r;
+        }
       }
       p->result = s;
       any_ok = any_ok || s.ok();
@@ -1035,7 +1048,7 @@ class SqliteProvenanceStore : public ProvenanceStore {
       w.Exec("ROLLBACK").IgnoreError();
       return;
     }
-    absl::Status commit = w.Exec("COMMIT");
+    absl::Status commit = w.Run("COMMIT");
     if (!commit.ok()) {
       w.Exec("ROLLBACK").IgnoreError();
       for (PendingWrite* p : group) {
