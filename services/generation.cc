@@ -320,26 +320,38 @@ absl::Status TraceGenerator::Report(Flow& flow, const std::function<absl::Status
 }
 
 void TraceGenerator::WatchdogLoop() {
-  const absl::Duration limit = options_.max_event_wait;
-  const absl::Duration tick =
-      std::clamp(limit / 8, absl::Milliseconds(10), absl::Seconds(1));
+  // After CancelAll (shutdown), a callback blocked on a client that does not
+  // read would hold its generation past the drain: it gets a second.
+  const absl::Duration cancelled_limit = absl::Seconds(1);
+  auto limit = [this, cancelled_limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Duration {
+    return cancel_all_ ? std::min(options_.max_event_wait, cancelled_limit)
+                       : options_.max_event_wait;
+  };
   absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    if (flows_.empty() || limit == absl::InfiniteDuration()) {
-      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || (!flows_.empty() && options_.max_event_wait != absl::InfiniteDuration());
+    const absl::Duration now_limit = limit();
+    if (flows_.empty() || now_limit == absl::InfiniteDuration()) {
+      auto wake = [this, &limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> bool {
+        return stopping_ || (!flows_.empty() && limit() != absl::InfiniteDuration());
       };
       mu_.Await(absl::Condition(&wake));
       continue;
     }
+    const absl::Duration tick =
+        std::clamp(now_limit / 8, absl::Milliseconds(10), absl::Seconds(1));
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), tick);
     const absl::Time now = absl::Now();
     for (Flow* flow : flows_) {  // flows_ entries live while listed (mu_)
       absl::MutexLock flow_lock(&flow->mu);
-      if (now - flow->reporting_since > limit) {
+      if (now - flow->reporting_since <= now_limit) continue;
+      if (cancel_all_ && now_limit < options_.max_event_wait) {
+        flow->GiveUp(absl::UnavailableError(
+            "the server is shutting down and the client did not read its stream"));
+      } else {
         flow->GiveUp(absl::ResourceExhaustedError(absl::StrCat(
             "the client did not read its stream: an event waited more than ",
-            absl::FormatDuration(limit), " to be sent (--max-event-wait); generation stopped")));
+            absl::FormatDuration(now_limit),
+            " to be sent (--max-event-wait); generation stopped")));
       }
     }
   }

@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "merkle/hash.h"
 #include "provenance/checkpoint.h"
@@ -58,6 +59,10 @@ struct Observed {
   std::vector<AckedTrace> acked;
   std::vector<CutTrace> cut;
   std::map<uint64_t, std::string> log_checkpoints;  // size -> note
+  // Streams whose events were not `started`, steps 1, 2, ... in order, then
+  // `sealed` of the size reached (the engine and the stream's committer run
+  // on different threads; the order must hold anyway).
+  std::vector<std::string> order_errors;
 };
 
 std::vector<merkle::Hash> Hashes(const google::protobuf::RepeatedPtrField<std::string>& raw) {
@@ -87,15 +92,23 @@ void GenerateLoop(const std::string& address, uint32_t seed, const std::atomic<b
     CutTrace current;
     bool sealed = false;
     std::string final_checkpoint;
+    std::string order_error;
     while (reader->Read(&event)) {
       if (event.has_started()) {
+        if (!current.trace_id.empty() && order_error.empty()) order_error = "a second started";
         current.trace_id = event.started().trace_id();
         current.last_checkpoint = event.started().signed_checkpoint();
         current.size = 1;
       } else if (event.has_step()) {
+        if (event.step().leaf_index() != current.size && order_error.empty()) {
+          order_error = absl::StrCat("step ", event.step().leaf_index(), " after size ", current.size);
+        }
         current.last_checkpoint = event.step().signed_checkpoint();
         current.size = event.step().leaf_index() + 1;
       } else if (event.has_sealed()) {
+        if ((sealed || event.sealed().size() != current.size) && order_error.empty()) {
+          order_error = absl::StrCat("sealed at ", event.sealed().size(), " after size ", current.size);
+        }
         sealed = true;
         final_checkpoint = event.sealed().final_checkpoint();
         current.size = event.sealed().size();
@@ -107,6 +120,7 @@ void GenerateLoop(const std::string& address, uint32_t seed, const std::atomic<b
       continue;
     }
     absl::MutexLock lock(&seen->mu);
+    if (!order_error.empty()) seen->order_errors.push_back(current.trace_id + ": " + order_error);
     if (sealed) {
       seen->acked.push_back({current.trace_id, final_checkpoint, current.size});
     } else {
@@ -270,7 +284,8 @@ TEST_F(CrashTest, EveryAcknowledgedTraceAndLogCheckpointSurvivesKillNine) {
     // What the clients saw before the crash is all still there.
     {
       absl::MutexLock lock(&previous.mu);
-      for (const AckedTrace& t : previous.acked) CheckAcked(stub.get(), *key, t);
+      EXPECT_THAT(previous.order_errors, ::testing::IsEmpty());
+    for (const AckedTrace& t : previous.acked) CheckAcked(stub.get(), *key, t);
       for (const CutTrace& t : previous.cut) CheckCut(stub.get(), *key, t);
       for (const auto& [size, note] : previous.log_checkpoints) {
         ASSERT_TRUE(prov::OpenCheckpoint(note, *key).ok());
@@ -323,6 +338,7 @@ TEST_F(CrashTest, EveryAcknowledgedTraceAndLogCheckpointSurvivesKillNine) {
   // sealed; new ones were refused before a trace existed).
   {
     absl::MutexLock lock(&previous.mu);
+    EXPECT_THAT(previous.order_errors, ::testing::IsEmpty());
     for (const AckedTrace& t : previous.acked) CheckAcked(stub.get(), *key, t);
     for (const CutTrace& t : previous.cut) {
       CheckCut(stub.get(), *key, t);

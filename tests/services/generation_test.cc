@@ -753,5 +753,42 @@ TEST(SlowCallerTest, EventBlockedPastMaxEventWaitIsGivenUp) {
   EXPECT_EQ(stored->size, 1u);  // the engine's steps came after the stall: not committed
 }
 
+// At shutdown (Drain's cancel phase) a callback blocked on a client that
+// does not read is given up after a second, whatever max_event_wait says, so
+// the drain ends with every trace sealed.
+TEST(SlowCallerTest, DrainGivesUpACallbackBlockedOnAStalledClient) {
+  testing::EndlessBackend backend;
+  prov::Signer signer = testing::TestSigner();
+  std::unique_ptr<prov::Ledger> ledger = OpenMemoryLedger(&signer);
+  ModelIdentity identity{"endless", merkle::Sha256Of(std::string_view("w")),
+                         merkle::Sha256Of(std::string_view("t"))};
+  TraceGeneratorOptions options;
+  options.max_tokens = 100000;
+  options.max_event_wait = absl::InfiniteDuration();
+  TraceGenerator generator(&backend, ledger.get(), &signer, identity, options);
+
+  absl::Notification blocked, aborted;
+  GenerateParams p;
+  p.prompt = "forever";
+  p.abort_stream = [&] { aborted.Notify(); };
+  std::string trace_id;
+  TraceEvents events;
+  events.on_started = [&](const TraceStartedEvent& e) {
+    trace_id = e.trace.trace_id;
+    blocked.Notify();
+    aborted.WaitForNotificationWithTimeout(absl::Seconds(60));
+    return absl::CancelledError("stream write failed");
+  };
+  absl::StatusOr<TraceSealedEvent> result;
+  std::thread worker([&] { result = generator.Generate(p, events); });
+  blocked.WaitForNotification();
+  EXPECT_TRUE(generator.Drain(absl::ZeroDuration(), absl::Seconds(30)));
+  worker.join();
+  EXPECT_TRUE(aborted.HasBeenNotified());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("shutting down"));
+  EXPECT_EQ(ledger->GetTrace(trace_id)->state, prov::TraceState::kSealed);
+}
+
 }  // namespace
 }  // namespace stepproof::service
