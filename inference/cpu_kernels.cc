@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "inference/cpu_gemm.h"
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -515,10 +517,51 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
     xq.resize(static_cast<size_t>(n_tokens * xq_stride));
     for (int64_t t = 0; t < n_tokens; ++t) QuantizeActivations(x + t * cols, cols, xq.data() + t * xq_stride);
   }
+  // Several tokens: F32 and Q8_0 rows through the register-blocked kernels
+  // of inference/cpu_gemm.h (bit-identical to the dots used below).
+  const GemmIsa gemm = n_tokens > 1 && cols % 32 == 0 ? SelectGemmIsa(use_avx2) : GemmIsa::kNone;
+  std::vector<uint8_t> xa;
+  int64_t xa_stride = 0;
+  bool any_gemm_q8 = false;
+  for (size_t i = 0; gemm != GemmIsa::kNone && i < tasks.size(); ++i) any_gemm_q8 |= tasks[i].w->type == TensorType::kQ8_0;
+  if (any_gemm_q8) {
+    xa_stride = GemmQ8_0ActivationBytes(gemm, cols);
+    xa.resize(static_cast<size_t>(n_tokens * xa_stride));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      PrepareGemmQ8_0Activations(gemm, xq.data() + t * xq_stride, cols, xa.data() + t * xa_stride);
+    }
+  }
   const int64_t total = start.back();
   auto work = [&](int64_t begin, int64_t end) {
     size_t t = 0;
     while (start[t + 1] <= begin) ++t;
+    if (gemm != GemmIsa::kNone) {
+      for (int64_t r = begin; r < end;) {
+        while (start[t + 1] <= r) ++t;
+        const WeightMatrix& w = *tasks[t].w;
+        const int64_t local = r - start[t];
+        const int64_t n = std::min(end, start[t + 1]) - r;
+        if (w.type == TensorType::kF32) {
+          GemmF32(gemm, reinterpret_cast<const float*>(w.data + local * w.row_bytes), w.row_bytes / 4, n, cols, x,
+                  cols, n_tokens, tasks[t].y + local, w.rows);
+        } else if (w.type == TensorType::kQ8_0) {
+          GemmQ8_0(gemm, w.data + local * w.row_bytes, w.row_bytes, n, cols, xa.data(), xa_stride, n_tokens,
+                   tasks[t].y + local, w.rows);
+        } else {
+          for (int64_t i = local; i < local + n; ++i) {
+            const uint8_t* row = w.data + i * w.row_bytes;
+            float* y = tasks[t].y + i;
+            if (qdots[t] != nullptr) {
+              for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = qdots[t](row, xq.data() + tok * xq_stride, cols);
+            } else {
+              for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = dots[t](row, x + tok * cols, cols);
+            }
+          }
+        }
+        r += n;
+      }
+      return;
+    }
     for (int64_t r = begin; r < end; ++r) {
       while (start[t + 1] <= r) ++t;
       const WeightMatrix& w = *tasks[t].w;

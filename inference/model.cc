@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "inference/cpu_gemm.h"
 
 namespace stepproof::inference {
 namespace {
@@ -230,17 +231,65 @@ void Model::Rope(float* x, int n_heads, const float* cos_sin) const {
 }
 
 // att_ (T, n_head * head_dim) = softmax(q k^T / sqrt(d)) v per (token, head).
+// Several tokens (prefill, replay): the scores of a block of tokens against
+// all keys of one head come from one GemmF32 (inference/cpu_gemm.h), which
+// gives each score exactly the bits of the single-token dot; decoding takes
+// the dot. Softmax and the weighted sum of values are the same code for both.
 void Model::Attention(int layer, absl::Span<const int32_t> positions, KvCache& cache, int64_t T) {
   const ModelConfig& c = config_;
   const int d = c.head_dim;
   const int group = c.n_head / c.n_head_kv;
   const int64_t q_dim = int64_t{c.n_head} * d;
+  const int64_t kv_dim = int64_t{c.n_head_kv} * d;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const DotFn dot = SelectDot(TensorType::kF32, use_avx2_);
+  const GemmIsa isa = SelectGemmIsa(use_avx2_);
+  const bool gemm = T > 1 && isa != GemmIsa::kNone && d % 32 == 0;
   int32_t max_pos = 0;
   for (int32_t p : positions) max_pos = std::max(max_pos, p);
   const int64_t span = max_pos + 1;
   tmp_.resize(static_cast<size_t>(T * c.n_head * span));
+  // Softmax of item (t, h)'s scores and the weighted sum of the values.
+  auto finish = [&](int64_t t, int h) {
+    float* scores = tmp_.data() + (t * c.n_head + h) * span;
+    const int32_t pos = positions[t];
+    float mx = -INFINITY;
+    for (int32_t p = 0; p <= pos; ++p) mx = std::max(mx, scores[p]);
+    float sum = 0.0f;
+    for (int32_t p = 0; p <= pos; ++p) {
+      scores[p] = std::exp(scores[p] - mx);
+      sum += scores[p];
+    }
+    const float inv = 1.0f / sum;
+    for (int32_t p = 0; p <= pos; ++p) scores[p] *= inv;
+    WeightedRowSum(isa, scores, pos + 1, cache.v(layer, 0) + int64_t{h / group} * d, kv_dim, d,
+                   att_.data() + t * q_dim + int64_t{h} * d);
+  };
+  if (gemm) {
+    // Work items: (block of kTokens tokens, head).
+    constexpr int64_t kTokens = 8;
+    const int64_t blocks = (T + kTokens - 1) / kTokens;
+    auto work = [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t t0 = (item / c.n_head) * kTokens;
+        const int h = static_cast<int>(item % c.n_head);
+        const int64_t nt = std::min(kTokens, T - t0);
+        int32_t block_max = 0;
+        for (int64_t t = t0; t < t0 + nt; ++t) block_max = std::max(block_max, positions[t]);
+        float* scores = tmp_.data() + (t0 * c.n_head + h) * span;
+        GemmF32(isa, cache.k(layer, 0) + int64_t{h / group} * d, kv_dim, block_max + 1, d,
+                q_.data() + t0 * q_dim + int64_t{h} * d, q_dim, nt, scores, c.n_head * span);
+        for (int64_t t = t0; t < t0 + nt; ++t) {
+          float* s = tmp_.data() + (t * c.n_head + h) * span;
+          for (int32_t p = 0; p <= positions[t]; ++p) s[p] *= scale;
+          finish(t, h);
+        }
+      }
+    };
+    const int64_t items = blocks * c.n_head;
+    pool_.ParallelFor(items, T * c.n_head * span * d < min_parallel_work_ / 4 ? items : 1, work);
+    return;
+  }
   auto work = [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / c.n_head;
@@ -248,26 +297,11 @@ void Model::Attention(int layer, absl::Span<const int32_t> positions, KvCache& c
       const int kvh = h / group;
       const float* q = q_.data() + t * q_dim + int64_t{h} * d;
       float* scores = tmp_.data() + item * span;
-      const int32_t pos = positions[t];
-      float mx = -INFINITY;
-      for (int32_t p = 0; p <= pos; ++p) {
+      for (int32_t p = 0; p <= positions[t]; ++p) {
         const float* k = cache.k(layer, p) + int64_t{kvh} * d;
         scores[p] = dot(reinterpret_cast<const uint8_t*>(k), q, d) * scale;
-        mx = std::max(mx, scores[p]);
       }
-      float sum = 0.0f;
-      for (int32_t p = 0; p <= pos; ++p) {
-        scores[p] = std::exp(scores[p] - mx);
-        sum += scores[p];
-      }
-      const float inv = 1.0f / sum;
-      float* out = att_.data() + t * q_dim + int64_t{h} * d;
-      std::fill(out, out + d, 0.0f);
-      for (int32_t p = 0; p <= pos; ++p) {
-        const float w = scores[p] * inv;
-        const float* v = cache.v(layer, p) + int64_t{kvh} * d;
-        for (int i = 0; i < d; ++i) out[i] += w * v[i];
-      }
+      finish(t, h);
     }
   };
   const int64_t items = T * c.n_head;

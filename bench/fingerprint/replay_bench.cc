@@ -1,0 +1,308 @@
+// Replay vs generation, same traces, same run (docs/PERFORMANCE.md,
+// "Fingerprints and replay"; docs/REPLAY.md).
+//
+// For each model: generates --traces honest traces with the CPU engine
+// (one thread; a quarter greedy, the rest sampled at temperature 0.8, top-p
+// 0.95), builds the step records the service would commit, then replays
+// every trace with clients/replay's ReplayTrace (one thread) and checks that
+// each is VERIFIED. Reports process CPU time (one thread, so robust to other
+// load on the machine) and wall time of
+//   generation   prefill + token-by-token decode (Backend::Generate),
+//   replay       everything ReplayTrace does: model digest, model and
+//                tokenizer load, the one prefill, token and fingerprint checks,
+//                re-segmentation,
+//   replay prefill  the prefill + checks part alone (ReplayReport::prefill_time,
+//                wall),
+// and the ratios generation / replay.
+//
+// Models: the embedded model (models/stepproof-arith.gguf, F32), its Q8_0
+// copy (written to /tmp), and --large: a random Q8_0 model of 8 layers,
+// hidden 1024, FFN 2816 (~90 MB; 16-token prompt, 64 generated tokens).
+//
+//   build/bench/replay_bench [--traces 40] [--large] [--threads 1]
+//   (--replay_passes N repeats the replays N more times, unmeasured, for a
+//   profiler.)
+
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "clients/replay/replay.h"
+#include "inference/backend.h"
+#include "inference/chat_template.h"
+#include "inference/gguf.h"
+#include "inference/gguf_writer.h"
+#include "merkle/hash.h"
+#include "provenance/step_record.h"
+#include "provenance/trace_header.h"
+#include "tests/inference/test_models.h"
+
+namespace stepproof {
+namespace {
+
+namespace inf = stepproof::inference;
+namespace prov = stepproof::provenance;
+
+double CpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A copy of `src` with every 2-D matrix (cols % 32 == 0) stored as `type`.
+absl::Status QuantizedCopy(const std::string& src, const std::string& dst, inf::TensorType type) {
+  absl::StatusOr<inf::GgufFile> file = inf::GgufFile::Open(src);
+  if (!file.ok()) return file.status();
+  inf::GgufWriter w;
+  for (const auto& [key, v] : file->metadata()) {
+    switch (v.type) {
+      case inf::GgufValueType::kString: w.SetString(key, v.str); break;
+      case inf::GgufValueType::kUint32:
+        if (key == "general.alignment") {
+          w.SetAlignment(static_cast<uint32_t>(v.u));
+        } else {
+          w.SetUint32(key, static_cast<uint32_t>(v.u));
+        }
+        break;
+      case inf::GgufValueType::kInt32: w.SetInt32(key, static_cast<int32_t>(v.i)); break;
+      case inf::GgufValueType::kUint64: w.SetUint64(key, v.u); break;
+      case inf::GgufValueType::kFloat32: w.SetFloat32(key, static_cast<float>(v.f)); break;
+      case inf::GgufValueType::kBool: w.SetBool(key, v.u != 0); break;
+      case inf::GgufValueType::kArray:
+        if (v.array_type == inf::GgufValueType::kString) {
+          std::vector<std::string> s(v.array_strings.begin(), v.array_strings.end());
+          w.SetStringArray(key, s);
+        } else if (v.array_type == inf::GgufValueType::kInt32) {
+          std::vector<int32_t> a(v.array_count);
+          std::memcpy(a.data(), v.array_data, a.size() * 4);
+          w.SetInt32Array(key, a);
+        } else {
+          return absl::InvalidArgumentError(absl::StrCat("unsupported array type in ", key));
+        }
+        break;
+      default: return absl::InvalidArgumentError(absl::StrCat("unsupported metadata type in ", key));
+    }
+  }
+  for (const inf::GgufTensor& t : file->tensors()) {
+    if (t.ne.size() != 2 || t.ne[0] % 32 != 0) {
+      w.AddTensor(t.name, t.type, t.ne, std::string(reinterpret_cast<const char*>(t.data), t.n_bytes));
+      continue;
+    }
+    std::vector<float> f(t.n_elements);
+    inf::DequantizeRow(t.type, t.data, f.data(), t.n_elements);
+    w.AddTensorFromFloats(t.name, type, t.ne, f);
+  }
+  return w.WriteFile(dst);
+}
+
+struct Trace {
+  std::vector<prov::StepRecord> records;
+  int64_t tokens = 0;
+};
+
+// Generates one trace and builds the records services/generation.cc commits.
+absl::StatusOr<Trace> MakeTrace(inf::Backend& backend, const merkle::Hash& digest, const std::string& prompt,
+                                const std::vector<int32_t>* prompt_tokens, const inf::SamplingParams& sampling,
+                                int max_tokens) {
+  Trace t;
+  prov::TraceHeader h;
+  h.model_digest = digest;
+  h.model_name = "bench";
+  h.sampling.greedy = sampling.greedy;
+  h.sampling.temperature = sampling.temperature;
+  h.sampling.top_p = sampling.top_p;
+  h.sampling.top_k = static_cast<uint32_t>(sampling.top_k);
+  h.sampling.seed = sampling.seed;
+  h.sampling.max_new_tokens = static_cast<uint32_t>(max_tokens);
+  h.prompt = prompt;
+  h.backend = backend.device().backend;
+  h.device = backend.device().device;
+  h.start_unix_ms = 1700000000000;
+  h.key_name = "bench";
+  prov::StepRecord header;
+  header.trace_id = "000102030405060708090a0b0c0d0e0f";
+  header.index = 0;
+  header.kind = prov::StepKind::kHeader;
+  header.text = prov::EncodeTraceHeader(h);
+  t.records.push_back(header);
+  inf::GenerationRequest req;
+  req.prompt_tokens = prompt_tokens ? *prompt_tokens : backend.tokenizer().Encode(prompt, true);
+  req.sampling = sampling;
+  req.max_tokens = max_tokens;
+  absl::StatusOr<inf::GenerationResult> r = backend.Generate(req, [&](const inf::Step& s) {
+    prov::StepRecord rec;
+    rec.trace_id = header.trace_id;
+    rec.index = t.records.size();
+    rec.kind = s.kind == inf::StepKind::kAnswer ? prov::StepKind::kAnswer : prov::StepKind::kReasoning;
+    rec.text = s.text;
+    rec.token_ids.assign(s.token_ids.begin(), s.token_ids.end());
+    rec.logprobs = s.logprobs;
+    if (!s.fingerprint.empty()) rec.fingerprint = s.fingerprint;
+    t.records.push_back(std::move(rec));
+    return absl::OkStatus();
+  });
+  if (!r.ok()) return r.status();
+  t.tokens = r->generated_tokens;
+  return t;
+}
+
+struct Prompt {
+  std::string text;
+  std::vector<int32_t> tokens;  // empty: tokenise the text
+};
+
+// Extra passes over the replays after the measured one (for profilers).
+int g_replay_passes = 0;
+
+int RunModel(const std::string& label, const std::string& path, const std::vector<Prompt>& prompts, int max_tokens,
+             int threads) {
+  absl::StatusOr<std::unique_ptr<inf::Backend>> backend = inf::OpenCpuBackend(path, {threads, 0});
+  if (!backend.ok()) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), std::string(backend.status().message()).c_str());
+    return 1;
+  }
+  const std::string bytes = ReadAll(path);
+  const merkle::Hash digest = merkle::Sha256Of(std::string_view(bytes));
+  std::mt19937 rng(2026);
+  std::vector<Trace> traces;
+  int64_t tokens = 0;
+  const double gen_cpu0 = CpuSeconds();
+  const absl::Time gen_wall0 = absl::Now();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    inf::SamplingParams p;
+    if (i % 4 == 0) {
+      p.greedy = true;
+    } else {
+      p.temperature = 0.8f;
+      p.top_p = 0.95f;
+      p.seed = rng();
+    }
+    absl::StatusOr<Trace> t = MakeTrace(**backend, digest, prompts[i].text,
+                                        prompts[i].tokens.empty() ? nullptr : &prompts[i].tokens, p, max_tokens);
+    if (!t.ok()) {
+      std::fprintf(stderr, "generation failed: %s\n", std::string(t.status().message()).c_str());
+      return 1;
+    }
+    tokens += t->tokens;
+    traces.push_back(*std::move(t));
+  }
+  const double gen_cpu = CpuSeconds() - gen_cpu0;
+  const double gen_wall = absl::ToDoubleSeconds(absl::Now() - gen_wall0);
+
+  clients::ReplayOptions options;
+  options.threads = threads;
+  double prefill_wall = 0, digest_wall = 0;
+  int verified = 0;
+  const double rep_cpu0 = CpuSeconds();
+  const absl::Time rep_wall0 = absl::Now();
+  for (const Trace& t : traces) {
+    absl::StatusOr<clients::ReplayReport> r = clients::ReplayTrace(t.records, path, options);
+    if (!r.ok()) {
+      std::fprintf(stderr, "replay failed: %s\n", std::string(r.status().message()).c_str());
+      return 1;
+    }
+    if (r->verified) {
+      ++verified;
+    } else {
+      std::fprintf(stderr, "%s", clients::FormatReplayReport(*r).c_str());
+    }
+    prefill_wall += absl::ToDoubleSeconds(r->prefill_time);
+    digest_wall += absl::ToDoubleSeconds(r->digest_time);
+  }
+  const double rep_cpu = CpuSeconds() - rep_cpu0;
+  const double rep_wall = absl::ToDoubleSeconds(absl::Now() - rep_wall0);
+  for (int pass = 0; pass < g_replay_passes; ++pass) {
+    for (const Trace& t : traces) (void)clients::ReplayTrace(t.records, path, options);
+  }
+  std::printf("%s: %zu traces, %lld generated tokens, %d/%zu verified\n", label.c_str(), traces.size(),
+              static_cast<long long>(tokens), verified, traces.size());
+  std::printf("  generation      %8.3f s CPU  %8.3f s wall  (%.0f tokens/CPU-s)\n", gen_cpu, gen_wall,
+              tokens / gen_cpu);
+  std::printf("  replay (all)    %8.3f s CPU  %8.3f s wall  (digest %.3f s wall)   generation/replay %.2fx CPU, "
+              "%.2fx wall\n",
+              rep_cpu, rep_wall, digest_wall, gen_cpu / rep_cpu, gen_wall / rep_wall);
+  std::printf("  replay prefill                 %8.3f s wall                        generation/prefill %.2fx wall\n",
+              prefill_wall, gen_wall / prefill_wall);
+  return verified == static_cast<int>(traces.size()) ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace stepproof
+
+int main(int argc, char** argv) {
+  namespace inf = stepproof::inference;
+  int n_traces = 40, threads = 1;
+  bool large = false, only_large = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--traces" && i + 1 < argc) {
+      n_traces = std::atoi(argv[++i]);
+    } else if (a == "--threads" && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
+    } else if (a == "--replay_passes" && i + 1 < argc) {
+      stepproof::g_replay_passes = std::atoi(argv[++i]);
+    } else if (a == "--large") {
+      large = true;
+    } else if (a == "--only_large") {
+      large = only_large = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--traces N] [--threads N] [--large | --only_large]\n", argv[0]);
+      return 2;
+    }
+  }
+  int rc = 0;
+  const std::string embedded = "models/stepproof-arith.gguf";
+  if (!only_large) {
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> num(10, 9999);
+    std::vector<stepproof::Prompt> prompts;
+    for (int i = 0; i < n_traces; ++i) {
+      prompts.push_back({inf::FormatR1Prompt("", absl::StrCat("What is ", num(rng), " + ", num(rng), "?")), {}});
+    }
+    rc |= stepproof::RunModel("embedded model, F32", embedded, prompts, 240, threads);
+    const std::string q8 = absl::StrCat("/tmp/stepproof_replay_bench_q8_0_", getpid(), ".gguf");
+    if (absl::Status s = stepproof::QuantizedCopy(embedded, q8, inf::TensorType::kQ8_0); !s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    rc |= stepproof::RunModel("embedded model, Q8_0 copy", q8, prompts, 240, threads);
+    std::remove(q8.c_str());
+  }
+  if (large) {
+    const std::string path = absl::StrCat("/tmp/stepproof_replay_bench_large_", getpid(), ".gguf");
+    inf::testing::TinyModelSpec spec;
+    spec.n_layer = 8;
+    spec.n_embd = 1024;
+    spec.n_ff = 2816;
+    spec.n_head = 16;
+    spec.n_head_kv = 2;
+    spec.n_vocab = 300;
+    spec.context_length = 256;
+    spec.type = inf::TensorType::kQ8_0;
+    if (!inf::testing::TinyModel(spec).WriteFile(path).ok()) return 1;
+    std::vector<stepproof::Prompt> prompts;
+    for (int i = 0; i < std::max(1, n_traces / 8); ++i) {
+      prompts.push_back({absl::StrCat("sixteen bytes ", 10 + i), {}});
+    }
+    rc |= stepproof::RunModel("random Q8_0 model, 8 x 1024", path, prompts, 64, threads);
+    std::remove(path.c_str());
+  }
+  return rc;
+}
