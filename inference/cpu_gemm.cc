@@ -58,15 +58,43 @@ bool CpuHasAvx512Vnni() {
   return (lo & 0xE6) == 0xE6;
 }
 
-// The same reduction tree as cpu_kernels.cc's Hsum:
-// ((v0 + v4) + (v1 + v5)) + ((v2 + v6) + (v3 + v7)).
-GEMM_AVX2 inline float Hsum(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  __m128 sh = _mm_movehdup_ps(lo);
-  __m128 s = _mm_add_ps(lo, sh);
-  sh = _mm_movehl_ps(sh, s);
-  s = _mm_add_ss(s, sh);
-  return _mm_cvtss_f32(s);
+// cpu_kernels.cc's horizontal sum Hsum(v) = ((v0 + v4) + (v1 + v5)) +
+// ((v2 + v6) + (v3 + v7)), of 8 vectors at once, with the same tree and so
+// the same bits: [Hsum(s0), ..., Hsum(s7)]. Level 1 pairs lane i with i + 4 (two 128-bit
+// halves added), levels 2 and 3 add adjacent lanes (hadd); float addition
+// is commutative, so only the tree matters.
+GEMM_AVX2 inline __m256 Hsum8(const __m256* s) {
+  __m256 l[4];
+  for (int i = 0; i < 4; ++i) {
+    l[i] = _mm256_add_ps(_mm256_permute2f128_ps(s[2 * i], s[2 * i + 1], 0x20),
+                         _mm256_permute2f128_ps(s[2 * i], s[2 * i + 1], 0x31));
+  }
+  // l[i] = [lo(s_2i) | lo(s_2i+1)], lo(v)_j = v_j + v_j+4.
+  const __m256 h0 = _mm256_hadd_ps(l[0], l[1]);  // [m0 m0 m2 m2 | m1 m1 m3 m3]
+  const __m256 h1 = _mm256_hadd_ps(l[2], l[3]);
+  const __m256 r = _mm256_hadd_ps(h0, h1);       // [r0 r2 r4 r6 | r1 r3 r5 r7]
+  return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// y[t * ys + r] = Hsum(s[r][t]) for the whole tile, 8 sums at a time.
+template <int R, int T>
+GEMM_AVX2 inline void StoreSums(const __m256 (&s)[R][T], float* y, int64_t ys) {
+  constexpr int kN = R * T;
+  constexpr int kGroups = (kN + 7) / 8;
+  alignas(32) float out[kGroups * 8];
+#pragma GCC unroll 4
+  for (int g = 0; g < kGroups; ++g) {
+    __m256 v[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const int k = 8 * g + j;
+      v[j] = k < kN ? s[k % R][k / R] : _mm256_setzero_ps();
+    }
+    _mm256_store_ps(out + 8 * g, Hsum8(v));
+  }
+  for (int t = 0; t < T; ++t) {
+    for (int r = 0; r < R; ++r) y[t * ys + r] = out[t * R + r];
+  }
 }
 
 // The upper 8 lanes.
@@ -122,18 +150,20 @@ GEMM_AVX2 void F32TileAvx2(const float* w, int64_t ws, int64_t cols, const float
       for (int t = 0; t < T; ++t) part[k][r][t] = acc[r][t];
     }
   }
+  __m256 sums[R][T];
   for (int r = 0; r < R; ++r) {
     for (int t = 0; t < T; ++t) {
-      y[t * ys + r] = Hsum(_mm256_add_ps(_mm256_add_ps(part[0][r][t], part[1][r][t]),
-                                         _mm256_add_ps(part[2][r][t], part[3][r][t])));
+      sums[r][t] = _mm256_add_ps(_mm256_add_ps(part[0][r][t], part[1][r][t]),
+                                 _mm256_add_ps(part[2][r][t], part[3][r][t]));
     }
   }
+  StoreSums<R, T>(sums, y, ys);
 }
 
 template <int R, int T>
 GEMM_AVX512 void F32TileAvx512(const float* w, int64_t ws, int64_t cols, const float* x, int64_t xs, float* y,
                                int64_t ys) {
-  __m512 part[2][R][T];
+  __m256 sums[R][T];  // a0 + a1 after pass 0, then (a0 + a1) + (a2 + a3)
 #pragma GCC unroll 1
   for (int h = 0; h < 2; ++h) {
     __m512 acc[R][T];
@@ -156,18 +186,13 @@ GEMM_AVX512 void F32TileAvx512(const float* w, int64_t ws, int64_t cols, const f
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) part[h][r][t] = acc[r][t];
+      for (int t = 0; t < T; ++t) {
+        const __m256 pair = _mm256_add_ps(_mm512_castps512_ps256(acc[r][t]), Hi256(acc[r][t]));
+        sums[r][t] = h == 0 ? pair : _mm256_add_ps(sums[r][t], pair);
+      }
     }
   }
-  for (int r = 0; r < R; ++r) {
-    for (int t = 0; t < T; ++t) {
-      const __m256 a0 = _mm512_castps512_ps256(part[0][r][t]);
-      const __m256 a1 = Hi256(part[0][r][t]);
-      const __m256 a2 = _mm512_castps512_ps256(part[1][r][t]);
-      const __m256 a3 = Hi256(part[1][r][t]);
-      y[t * ys + r] = Hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    }
-  }
+  StoreSums<R, T>(sums, y, ys);
 }
 
 // ---- Q8_0 ------------------------------------------------------------------
@@ -217,9 +242,11 @@ GEMM_AVX2 void Q8TileAvx2(const uint8_t* w, int64_t rb, int64_t nb, const uint8_
       for (int t = 0; t < T; ++t) part[e][r][t] = acc[r][t];
     }
   }
+  __m256 sums[R][T];
   for (int r = 0; r < R; ++r) {
-    for (int t = 0; t < T; ++t) y[t * ys + r] = Hsum(_mm256_add_ps(part[0][r][t], part[1][r][t]));
+    for (int t = 0; t < T; ++t) sums[r][t] = _mm256_add_ps(part[0][r][t], part[1][r][t]);
   }
+  StoreSums<R, T>(sums, y, ys);
 }
 
 // AVX-512 VNNI: two blocks per 512-bit register (lanes 0-7 = the even block,
@@ -265,12 +292,11 @@ GEMM_AVX512 void Q8TileVnni(const uint8_t* w, int64_t rb, int64_t np, const uint
       }
     }
   }
+  __m256 sums[R][T];
   for (int r = 0; r < R; ++r) {
-    for (int t = 0; t < T; ++t) {
-      y[t * ys + r] =
-          Hsum(_mm256_add_ps(_mm512_castps512_ps256(acc[r][t]), Hi256(acc[r][t])));
-    }
+    for (int t = 0; t < T; ++t) sums[r][t] = _mm256_add_ps(_mm512_castps512_ps256(acc[r][t]), Hi256(acc[r][t]));
   }
+  StoreSums<R, T>(sums, y, ys);
 }
 
 // 32 output lanes at a time, products then sums (no fma: -ffp-contract=off).
@@ -304,6 +330,44 @@ GEMM_AVX2 void WeightedRowSumAvx2(const float* w, int64_t n, const float* v, int
     for (int64_t p = 0; p < n; ++p) s += w[p] * v[p * v_stride + i];
     out[i] = s;
   }
+}
+
+// One block of QuantizeActivations: amax by max (order-free), d = amax / 127,
+// q = round-to-nearest-even(x * (1 / d)) (cvtps_epi32 under the default
+// rounding mode, as lrintf), sum of q. Returns false (nothing written) for a
+// block with a NaN or an infinity, which the scalar code handles.
+GEMM_AVX2 bool QuantizeBlockAvx2(const float* xb, uint8_t* blk) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v[4];
+  __m256 mx = _mm256_setzero_ps(), unord = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(xb + 8 * k);
+    mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, v[k]));
+    unord = _mm256_or_ps(unord, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float amax = _mm_cvtss_f32(m);
+  if (_mm256_movemask_ps(unord) != 0 || !(amax <= 3.4028235e38f)) return false;
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const __m256 idv = _mm256_set1_ps(id);
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], idv));
+  // |q| <= 127: the saturating packs are exact; the permute undoes their
+  // lane interleaving.
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  const __m256i bytes = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+  const int32_t sum = _mm_cvtsi128_si32(s4);
+  std::memcpy(blk, &d, 4);
+  std::memcpy(blk + 4, &sum, 4);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(blk + 8), bytes);
+  return true;
 }
 
 // Tables of tile kernels by (rows, tokens), 1-based.
@@ -413,6 +477,22 @@ void GemmF32(GemmIsa isa, const float* w, int64_t w_stride, int64_t rows, int64_
   (void)isa, (void)w, (void)w_stride, (void)rows, (void)cols, (void)x, (void)x_stride, (void)n_tokens, (void)y,
       (void)y_stride;
 #endif
+}
+
+void QuantizeActivationsFast(GemmIsa isa, const float* x, int64_t n, uint8_t* out) {
+#ifdef STEPPROOF_GEMM_X86
+  if (isa != GemmIsa::kNone) {
+    for (int64_t b = 0; b < n / 32; ++b) {
+      if (!QuantizeBlockAvx2(x + 32 * b, out + b * kActivationBlockBytes)) {
+        QuantizeActivations(x + 32 * b, 32, out + b * kActivationBlockBytes);
+      }
+    }
+    return;
+  }
+#else
+  (void)isa;
+#endif
+  QuantizeActivations(x, n, out);
 }
 
 void WeightedRowSum(GemmIsa isa, const float* w, int64_t n, const float* v, int64_t v_stride, int64_t d,

@@ -55,6 +55,11 @@ void PrepareGemmQ8_0Activations(GemmIsa isa, const uint8_t* xq, int64_t cols, ui
 void GemmQ8_0(GemmIsa isa, const uint8_t* w, int64_t row_bytes, int64_t rows, int64_t cols, const uint8_t* xa,
               int64_t xa_stride, int64_t n_tokens, float* y, int64_t y_stride);
 
+// QuantizeActivations (inference/cpu_kernels.h), vectorised when isa !=
+// kNone, with the same bytes (a block holding a NaN or an infinity takes the
+// scalar code).
+void QuantizeActivationsFast(GemmIsa isa, const float* x, int64_t n, uint8_t* out);
+
 // The attention's weighted sum of value rows: out[i] = sum over p < n, in
 // order, of w[p] * v[p * v_stride + i], for i < d, from out = 0, every
 // product and every sum rounded separately (never fused). The same bits on

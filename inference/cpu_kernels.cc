@@ -513,13 +513,13 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
   // Quantised activations, once per token for all tasks.
   const int64_t xq_stride = cols / 32 * kActivationBlockBytes;
   std::vector<uint8_t> xq;
-  if (any_quant) {
-    xq.resize(static_cast<size_t>(n_tokens * xq_stride));
-    for (int64_t t = 0; t < n_tokens; ++t) QuantizeActivations(x + t * cols, cols, xq.data() + t * xq_stride);
-  }
   // Several tokens: F32 and Q8_0 rows through the register-blocked kernels
   // of inference/cpu_gemm.h (bit-identical to the dots used below).
   const GemmIsa gemm = n_tokens > 1 && cols % 32 == 0 ? SelectGemmIsa(use_avx2) : GemmIsa::kNone;
+  if (any_quant) {
+    xq.resize(static_cast<size_t>(n_tokens * xq_stride));
+    for (int64_t t = 0; t < n_tokens; ++t) QuantizeActivationsFast(gemm, x + t * cols, cols, xq.data() + t * xq_stride);
+  }
   std::vector<uint8_t> xa;
   int64_t xa_stride = 0;
   bool any_gemm_q8 = false;

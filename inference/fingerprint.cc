@@ -177,10 +177,21 @@ FingerprintComparison CompareChunkFingerprint(const ChunkFingerprint& claimed, a
   FingerprintComparison c;
   const std::vector<FingerprintEntry> own = SelectFingerprintEntries(values);
   c.entries = static_cast<int>(own.size());
+  // The claimed polynomial at every own index: Horner's rule over all points
+  // at once (independent uint32 lanes the compiler vectorises; acc * x + c <
+  // kP * kP < 2^32), the same values as EvaluateFingerprint.
+  const size_t n = own.size();
+  std::vector<uint32_t> xs(n), acc(n, 0);
+  for (size_t i = 0; i < n; ++i) xs[i] = static_cast<uint32_t>(own[i].index % kP);
+  for (int j = kFingerprintTopK; j > 0; --j) {
+    const uint32_t coef = claimed[j - 1] % kP;
+    for (size_t i = 0; i < n; ++i) acc[i] = (acc[i] * xs[i] + coef) % kP;
+  }
   std::vector<int> diffs;
   diffs.reserve(own.size());
-  for (const FingerprintEntry& e : own) {
-    const uint32_t y = EvaluateFingerprint(claimed, static_cast<uint32_t>(e.index % kP));
+  for (size_t i = 0; i < n; ++i) {
+    const FingerprintEntry& e = own[i];
+    const uint32_t y = acc[i];
     if ((y >> 7) != (static_cast<uint32_t>(e.bf16) >> 7)) continue;  // sign + exponent
     diffs.push_back(std::abs(static_cast<int>(y & 0x7F) - static_cast<int>(e.bf16 & 0x7F)));
   }

@@ -52,10 +52,27 @@ inf::SamplingParams ToParams(const prov::SamplingSettings& s) {
 
 std::string KindName(prov::StepKind kind) { return std::string(prov::StepKindName(kind)); }
 
-}  // namespace
+// The engine and tokenizer of `path` (no hashing).
+absl::Status LoadEngine(const std::string& path, const ReplayOptions& options, ReplayModel* m) {
+  absl::StatusOr<inf::GgufFile> file = inf::GgufFile::Open(path);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<inf::BpeTokenizer> tokenizer = inf::LoadTokenizer(*file);
+  if (!tokenizer.ok()) return tokenizer.status();
+  inf::ModelOptions model_options;
+  model_options.threads = options.threads;
+  model_options.allow_avx2 = options.allow_avx2;
+  absl::StatusOr<std::unique_ptr<inf::Model>> model = inf::Model::Load(*std::move(file), model_options);
+  if (!model.ok()) return model.status();
+  m->path = path;
+  m->model = *std::move(model);
+  m->tokenizer = std::make_unique<inf::BpeTokenizer>(*std::move(tokenizer));
+  return absl::OkStatus();
+}
 
-absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> records, const std::string& model_path,
-                                         const ReplayOptions& options) {
+// `loaded`: a model loaded (and hashed) beforehand, or null to hash and load
+// `model_path` here.
+absl::StatusOr<ReplayReport> Replay(absl::Span<const prov::StepRecord> records, const std::string& model_path,
+                                    ReplayModel* loaded, const ReplayOptions& options) {
   const absl::Time t0 = absl::Now();
   if (options.device != "cpu") {
     if (options.device == "cuda") {
@@ -113,9 +130,9 @@ absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> reco
   };
 
   // 1. The model file is the one the header names.
-  absl::StatusOr<merkle::Hash> digest = FileDigest(model_path);
+  absl::StatusOr<merkle::Hash> digest = loaded != nullptr ? loaded->digest : FileDigest(model_path);
   if (!digest.ok()) return digest.status();
-  report.digest_time = absl::Now() - t0;
+  if (loaded == nullptr) report.digest_time = absl::Now() - t0;
   report.model_digest_matches = *digest == header->model_digest;
   if (!report.model_digest_matches) {
     fail_all(absl::StrCat("the model file's SHA-256 ", merkle::ToHex(*digest), " is not the header's ",
@@ -155,18 +172,16 @@ absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> reco
   }
 
   // 2. The model.
-  absl::StatusOr<inf::GgufFile> file = inf::GgufFile::Open(model_path);
-  if (!file.ok()) return file.status();
-  absl::StatusOr<inf::BpeTokenizer> tokenizer = inf::LoadTokenizer(*file);
-  if (!tokenizer.ok()) return tokenizer.status();
-  inf::ModelOptions model_options;
-  model_options.threads = options.threads;
-  model_options.allow_avx2 = options.allow_avx2;
-  absl::StatusOr<std::unique_ptr<inf::Model>> model = inf::Model::Load(*std::move(file), model_options);
-  if (!model.ok()) return model.status();
-  const inf::ModelConfig& config = (*model)->config();
+  ReplayModel own;
+  if (loaded == nullptr) {
+    if (absl::Status s = LoadEngine(model_path, options, &own); !s.ok()) return s;
+    loaded = &own;
+  }
+  inf::Model* const model = loaded->model.get();
+  const inf::BpeTokenizer* const tokenizer = loaded->tokenizer.get();
+  const inf::ModelConfig& config = model->config();
 
-  const std::string kernels = (*model)->uses_avx2() ? "x86-64 avx2" : "portable";
+  const std::string kernels = model->uses_avx2() ? "x86-64 avx2" : "portable";
   const bool cpu = header->backend == "cpu";
   const bool same_engine = cpu && header->device.compare(0, kernels.size() + 1, kernels + ",") == 0;
   report.rules = options.fingerprint_tolerance || options.token_tolerance
@@ -232,7 +247,7 @@ absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> reco
     const int64_t end = std::min(n_total, begin + kReplayChunk);
     positions.resize(end - begin);
     for (int64_t t = begin; t < end; ++t) positions[t - begin] = static_cast<int32_t>(t);
-    if (absl::Status s = (*model)->Forward(absl::MakeConstSpan(sequence.data() + begin, end - begin), positions,
+    if (absl::Status s = model->Forward(absl::MakeConstSpan(sequence.data() + begin, end - begin), positions,
                                            cache, /*all_logits=*/true, &out, /*all_hidden=*/true);
         !s.ok()) {
       return s;
@@ -261,7 +276,7 @@ absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> reco
   }
 
   // 4. Re-segmentation.
-  inf::StepSegmenter segmenter(&*tokenizer, inf::SegmenterOptions{});
+  inf::StepSegmenter segmenter(tokenizer, inf::SegmenterOptions{});
   std::vector<inf::Step> resegmented;
   for (int32_t id : generated) {
     for (inf::Step& s : segmenter.Push(id, 0.0f, absl::UnixEpoch())) resegmented.push_back(std::move(s));
@@ -311,6 +326,32 @@ absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> reco
     report.steps.back().reasons.push_back("the tokens segment into more steps than the trace has");
   }
   return finish();
+}
+
+}  // namespace
+
+ReplayModel::~ReplayModel() = default;
+
+absl::StatusOr<std::unique_ptr<ReplayModel>> LoadReplayModel(const std::string& model_path,
+                                                             const ReplayOptions& options) {
+  const absl::Time t0 = absl::Now();
+  absl::StatusOr<merkle::Hash> digest = FileDigest(model_path);
+  if (!digest.ok()) return digest.status();
+  auto m = std::make_unique<ReplayModel>();
+  m->digest = *digest;
+  m->digest_time = absl::Now() - t0;
+  if (absl::Status s = LoadEngine(model_path, options, m.get()); !s.ok()) return s;
+  return m;
+}
+
+absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> records, const std::string& model_path,
+                                         const ReplayOptions& options) {
+  return Replay(records, model_path, nullptr, options);
+}
+
+absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const prov::StepRecord> records, ReplayModel& model,
+                                         const ReplayOptions& options) {
+  return Replay(records, model.path, &model, options);
 }
 
 absl::StatusOr<std::vector<prov::StepRecord>> RecordsFromTraceFile(const TraceFile& trace) {

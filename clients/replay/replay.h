@@ -22,6 +22,7 @@
 #define STEPPROOF_CLIENTS_REPLAY_REPLAY_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +33,13 @@
 #include "clients/replay/token_check.h"
 #include "clients/trace_file.h"
 #include "inference/fingerprint.h"
+#include "merkle/hash.h"
 #include "provenance/step_record.h"
+
+namespace stepproof::inference {
+class BpeTokenizer;
+class Model;
+}  // namespace stepproof::inference
 
 namespace stepproof::clients {
 
@@ -88,6 +95,29 @@ struct ReplayReport {
 // mismatch is a report with every step unverified (no prefill is run).
 absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const provenance::StepRecord> records,
                                          const std::string& model_path, const ReplayOptions& options);
+
+// A model file loaded once for many replays (an audit of a batch of traces):
+// its SHA-256, the CPU engine and the tokenizer. Not thread-safe: one
+// ReplayTrace at a time per ReplayModel.
+struct ReplayModel {
+  std::string path;
+  merkle::Hash digest{};
+  absl::Duration digest_time;  // hashing the file
+  std::unique_ptr<inference::Model> model;
+  std::unique_ptr<inference::BpeTokenizer> tokenizer;
+  ~ReplayModel();
+};
+
+// Hashes `model_path` and loads it with options.threads / allow_avx2.
+// NOT_FOUND / INVALID_ARGUMENT / DATA_LOSS as ReplayTrace.
+absl::StatusOr<std::unique_ptr<ReplayModel>> LoadReplayModel(const std::string& model_path,
+                                                             const ReplayOptions& options);
+
+// ReplayTrace against a loaded model: the same checks and report, with the
+// digest computed at load (the report's digest_time is 0) and no model load.
+// options.threads / allow_avx2 are the ones the model was loaded with.
+absl::StatusOr<ReplayReport> ReplayTrace(absl::Span<const provenance::StepRecord> records, ReplayModel& model,
+                                         const ReplayOptions& options);
 
 // The committed records of a trace file's bundles (DecodeStepRecord of each
 // bundle's encoded_record), in file order. INVALID_ARGUMENT naming the step.

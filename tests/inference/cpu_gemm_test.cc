@@ -134,6 +134,27 @@ TEST(CpuGemmTest, Q8_0EqualsTheDotBitForBit) {
   EXPECT_LE(worst, 1e-5);
 }
 
+TEST(CpuGemmTest, FastQuantizationGivesTheSameBytes) {
+  const int64_t n = 32 * 64;
+  std::vector<float> x = Random(n, 5);
+  // Ties (x * id = k + 0.5 after scaling by amax = 127), zeros, -0, huge and
+  // tiny values, a NaN block, an infinite block, an all-zero block.
+  for (int i = 0; i < 32; ++i) x[i] = i == 0 ? 127.0f : (i % 2 ? 0.5f + i : -2.5f - i);
+  for (int i = 32; i < 64; ++i) x[i] = 0.0f;
+  x[64] = -0.0f;
+  x[96] = std::nanf("");
+  x[128] = INFINITY;
+  x[160] = 3e38f;
+  x[192] = 1e-40f;
+  for (GemmIsa isa : {GemmIsa::kNone, GemmIsa::kAvx2, GemmIsa::kAvx512}) {
+    if (isa != GemmIsa::kNone && SelectGemmIsa(true) == GemmIsa::kNone) continue;
+    std::vector<uint8_t> want(n / 32 * kActivationBlockBytes), got(want.size(), 0xAA);
+    QuantizeActivations(x.data(), n, want.data());
+    QuantizeActivationsFast(isa, x.data(), n, got.data());
+    EXPECT_EQ(want, got) << GemmIsaName(isa);
+  }
+}
+
 // MatMul (which takes the GEMM kernels for n_tokens > 1) over 11 tokens and
 // three fused tasks equals MatMul one token at a time, on 1 and 3 threads.
 TEST(CpuGemmTest, MatMulOverTokensEqualsTokenByToken) {
