@@ -21,7 +21,9 @@
 // copy (written to /tmp), and --large: a random Q8_0 model of 8 layers,
 // hidden 1024, FFN 2816 (~90 MB; 16-token prompt, 64 generated tokens).
 //
-//   build/bench/replay_bench [--traces 40] [--large] [--threads 1]
+//   build/bench/replay_bench [--traces 40] [--large] [--threads 1] [--compare_kernels]
+//   (--compare_kernels: the whole measurement with the multi-token kernels
+//   off (the engine before inference/cpu_gemm), AVX2 and AVX-512, in one run.)
 //   (--replay_passes N repeats the replays N more times, unmeasured, for a
 //   profiler.)
 
@@ -41,6 +43,7 @@
 #include "absl/time/clock.h"
 #include "clients/replay/replay.h"
 #include "inference/backend.h"
+#include "inference/cpu_gemm.h"
 #include "inference/chat_template.h"
 #include "inference/gguf.h"
 #include "inference/gguf_writer.h"
@@ -272,6 +275,9 @@ int main(int argc, char** argv) {
   namespace inf = stepproof::inference;
   int n_traces = 40, threads = 1;
   bool large = false, only_large = false;
+  // Multi-token kernel caps to compare in this run (none = the per-row dots
+  // and per-(token, head) attention the engine had before cpu_gemm).
+  std::vector<inf::GemmIsa> caps = {inf::GemmIsa::kAvx512};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--traces" && i + 1 < argc) {
@@ -280,51 +286,58 @@ int main(int argc, char** argv) {
       threads = std::atoi(argv[++i]);
     } else if (a == "--replay_passes" && i + 1 < argc) {
       stepproof::g_replay_passes = std::atoi(argv[++i]);
+    } else if (a == "--compare_kernels") {
+      caps = {inf::GemmIsa::kNone, inf::GemmIsa::kAvx2, inf::GemmIsa::kAvx512};
     } else if (a == "--large") {
       large = true;
     } else if (a == "--only_large") {
       large = only_large = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--traces N] [--threads N] [--large | --only_large]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--traces N] [--threads N] [--large | --only_large] [--compare_kernels]\n",
+                   argv[0]);
       return 2;
     }
   }
   int rc = 0;
-  const std::string embedded = "models/stepproof-arith.gguf";
-  if (!only_large) {
-    std::mt19937 rng(7);
-    std::uniform_int_distribution<int> num(10, 9999);
-    std::vector<stepproof::Prompt> prompts;
-    for (int i = 0; i < n_traces; ++i) {
-      prompts.push_back({inf::FormatR1Prompt("", absl::StrCat("What is ", num(rng), " + ", num(rng), "?")), {}});
+  for (inf::GemmIsa cap : caps) {
+    inf::SetMaxGemmIsa(cap);
+    std::printf("== multi-token kernels: %s\n", inf::GemmIsaName(inf::SelectGemmIsa(true)));
+    const std::string embedded = "models/stepproof-arith.gguf";
+    if (!only_large) {
+      std::mt19937 rng(7);
+      std::uniform_int_distribution<int> num(10, 9999);
+      std::vector<stepproof::Prompt> prompts;
+      for (int i = 0; i < n_traces; ++i) {
+        prompts.push_back({inf::FormatR1Prompt("", absl::StrCat("What is ", num(rng), " + ", num(rng), "?")), {}});
+      }
+      rc |= stepproof::RunModel("embedded model, F32", embedded, prompts, 240, threads);
+      const std::string q8 = absl::StrCat("/tmp/stepproof_replay_bench_q8_0_", getpid(), ".gguf");
+      if (absl::Status s = stepproof::QuantizedCopy(embedded, q8, inf::TensorType::kQ8_0); !s.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+        return 1;
+      }
+      rc |= stepproof::RunModel("embedded model, Q8_0 copy", q8, prompts, 240, threads);
+      std::remove(q8.c_str());
     }
-    rc |= stepproof::RunModel("embedded model, F32", embedded, prompts, 240, threads);
-    const std::string q8 = absl::StrCat("/tmp/stepproof_replay_bench_q8_0_", getpid(), ".gguf");
-    if (absl::Status s = stepproof::QuantizedCopy(embedded, q8, inf::TensorType::kQ8_0); !s.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-      return 1;
+    if (large) {
+      const std::string path = absl::StrCat("/tmp/stepproof_replay_bench_large_", getpid(), ".gguf");
+      inf::testing::TinyModelSpec spec;
+      spec.n_layer = 8;
+      spec.n_embd = 1024;
+      spec.n_ff = 2816;
+      spec.n_head = 16;
+      spec.n_head_kv = 2;
+      spec.n_vocab = 300;
+      spec.context_length = 256;
+      spec.type = inf::TensorType::kQ8_0;
+      if (!inf::testing::TinyModel(spec).WriteFile(path).ok()) return 1;
+      std::vector<stepproof::Prompt> prompts;
+      for (int i = 0; i < std::max(1, n_traces / 8); ++i) {
+        prompts.push_back({absl::StrCat("sixteen bytes ", 10 + i), {}});
+      }
+      rc |= stepproof::RunModel("random Q8_0 model, 8 x 1024", path, prompts, 64, threads);
+      std::remove(path.c_str());
     }
-    rc |= stepproof::RunModel("embedded model, Q8_0 copy", q8, prompts, 240, threads);
-    std::remove(q8.c_str());
-  }
-  if (large) {
-    const std::string path = absl::StrCat("/tmp/stepproof_replay_bench_large_", getpid(), ".gguf");
-    inf::testing::TinyModelSpec spec;
-    spec.n_layer = 8;
-    spec.n_embd = 1024;
-    spec.n_ff = 2816;
-    spec.n_head = 16;
-    spec.n_head_kv = 2;
-    spec.n_vocab = 300;
-    spec.context_length = 256;
-    spec.type = inf::TensorType::kQ8_0;
-    if (!inf::testing::TinyModel(spec).WriteFile(path).ok()) return 1;
-    std::vector<stepproof::Prompt> prompts;
-    for (int i = 0; i < std::max(1, n_traces / 8); ++i) {
-      prompts.push_back({absl::StrCat("sixteen bytes ", 10 + i), {}});
-    }
-    rc |= stepproof::RunModel("random Q8_0 model, 8 x 1024", path, prompts, 64, threads);
-    std::remove(path.c_str());
   }
   return rc;
 }
