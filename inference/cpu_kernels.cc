@@ -523,7 +523,9 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
   std::vector<uint8_t> xa;
   int64_t xa_stride = 0;
   bool any_gemm_q8 = false;
-  for (size_t i = 0; gemm != GemmIsa::kNone && i < tasks.size(); ++i) any_gemm_q8 |= tasks[i].w->type == TensorType::kQ8_0;
+  for (size_t i = 0; gemm != GemmIsa::kNone && i < tasks.size(); ++i) {
+    any_gemm_q8 |= tasks[i].w->type == TensorType::kQ8_0;
+  }
   if (any_gemm_q8) {
     xa_stride = GemmQ8_0ActivationBytes(gemm, cols);
     xa.resize(static_cast<size_t>(n_tokens * xa_stride));
@@ -551,10 +553,9 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
           for (int64_t i = local; i < local + n; ++i) {
             const uint8_t* row = w.data + i * w.row_bytes;
             float* y = tasks[t].y + i;
-            if (qdots[t] != nullptr) {
-              for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = qdots[t](row, xq.data() + tok * xq_stride, cols);
-            } else {
-              for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = dots[t](row, x + tok * cols, cols);
+            for (int64_t tok = 0; tok < n_tokens; ++tok) {
+              y[tok * w.rows] = qdots[t] != nullptr ? qdots[t](row, xq.data() + tok * xq_stride, cols)
+                                                    : dots[t](row, x + tok * cols, cols);
             }
           }
         }

@@ -70,7 +70,9 @@ TEST(CpuGemmTest, F32EqualsTheDotBitForBit) {
                                                << " tokens=" << tokens << " r=" << r << " t=" << t << ": " << got
                                                << " vs " << want;
               double mag = 0;
-              for (int64_t i = 0; i < cols; ++i) mag += std::fabs(double{w[r * w_stride + i]} * x[t * x_stride + i]);
+              for (int64_t i = 0; i < cols; ++i) {
+                mag += std::fabs(double{w[r * w_stride + i]} * x[t * x_stride + i]);
+              }
               const double err = std::fabs(double{got} - portable(row, x.data() + t * x_stride, cols)) / mag;
               worst = std::max(worst, err);
             }
@@ -167,7 +169,9 @@ TEST(CpuGemmTest, MatMulOverTokensEqualsTokenByToken) {
       const std::vector<float> f = Random(rows[i] * cols, static_cast<uint32_t>(i + 1));
       w[i] = WeightMatrix{type, nullptr, rows[i], cols, RowBytes(type, cols)};
       data[i].resize(rows[i] * w[i].row_bytes);
-      for (int64_t r = 0; r < rows[i]; ++r) QuantizeRow(type, f.data() + r * cols, data[i].data() + r * w[i].row_bytes, cols);
+      for (int64_t r = 0; r < rows[i]; ++r) {
+        QuantizeRow(type, f.data() + r * cols, data[i].data() + r * w[i].row_bytes, cols);
+      }
       w[i].data = data[i].data();
     }
     const std::vector<float> x = Random(T * cols, 99);
