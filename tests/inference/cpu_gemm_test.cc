@@ -101,10 +101,11 @@ TEST(CpuGemmTest, Q8_0EqualsTheDotBitForBit) {
         for (int64_t tokens : {1, 3, 4, 5, 8}) {
           const std::vector<float> wf = Random(rows * cols, static_cast<uint32_t>(cols + rows));
           std::vector<uint8_t> w(rows * row_bytes);
-          for (int64_t r = 0; r < rows; ++r) QuantizeRow(TensorType::kQ8_0, wf.data() + r * cols, w.data() + r * row_bytes, cols);
+          for (int64_t r = 0; r < rows; ++r) {
+            QuantizeRow(TensorType::kQ8_0, wf.data() + r * cols, w.data() + r * row_bytes, cols);
+          }
           std::vector<float> x = Random(tokens * cols, static_cast<uint32_t>(tokens * 31 + cols));
-          x[0] = 0.0f;  // a block with a zero and one all zero: d = 0
-          std::fill(x.begin(), x.begin() + 32, 0.0f);
+          std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block: d = 0
           std::vector<uint8_t> xq(tokens * xq_bytes), xa(tokens * xa_bytes);
           for (int64_t t = 0; t < tokens; ++t) {
             QuantizeActivations(x.data() + t * cols, cols, xq.data() + t * xq_bytes);
