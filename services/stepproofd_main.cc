@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "inference/backend.h"
+#include "inference/cuda/cuda_backend.h"
 #include "provenance/log/ledger.h"
 #include "provenance/log/sqlite_store.h"
 #include "provenance/signer.h"
@@ -121,13 +122,32 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   return absl::OkStatus();
 }
 
+// --device cuda: the GPU backend, or an error saying why there is none.
+// --device auto: the GPU backend when it opens, else (no CUDA build, no
+// device, a model it does not run yet) the CPU, logging why.
+absl::StatusOr<std::unique_ptr<inference::Backend>> OpenBackend(const ServerConfig& config,
+                                                                const std::string& model_path,
+                                                                EventLog& log) {
+  if (config.device != DeviceChoice::kCpu) {
+    inference::cuda::CudaBackendOptions gpu_options;
+    gpu_options.slots = config.max_concurrent_generations;
+    absl::StatusOr<std::unique_ptr<inference::Backend>> gpu =
+        inference::cuda::OpenCudaBackend(model_path, gpu_options);
+    if (gpu.ok()) return gpu;
+    if (config.device == DeviceChoice::kCuda) {
+      return absl::Status(gpu.status().code(),
+                          absl::StrCat("--device cuda: no CUDA backend: ", gpu.status().message(),
+                                       " (use --device cpu or auto)"));
+    }
+    log.Log("backend.cpu_fallback", {{"reason", std::string(gpu.status().message())}});
+  }
+  inference::CpuBackendOptions cpu_options;
+  cpu_options.threads = config.threads;
+  return inference::OpenCpuBackend(model_path, cpu_options);
+}
+
 int Run(const ServerConfig& config, absl::Duration grace, const sigset_t& signals) {
   if (absl::Status s = ValidateServerConfig(config); !s.ok()) return Fail(kExitUsage, s);
-  if (config.device == DeviceChoice::kCuda) {
-    return Fail(kExitUsage, absl::FailedPreconditionError(
-                                "--device cuda: no CUDA backend in this build / no GPU "
-                                "(use --device cpu or auto)"));
-  }
   if (absl::Status s = MakeDirectories(config.data_dir, 0700); !s.ok()) {
     return Fail(kExitRuntime, s);
   }
@@ -150,10 +170,7 @@ int Run(const ServerConfig& config, absl::Duration grace, const sigset_t& signal
   }
   absl::StatusOr<ModelIdentity> identity = ReadModelIdentity(model_path, model_digest);
   if (!identity.ok()) return Fail(kExitRuntime, identity.status());
-  inference::CpuBackendOptions backend_options;
-  backend_options.threads = config.threads;
-  absl::StatusOr<std::unique_ptr<inference::Backend>> backend =
-      inference::OpenCpuBackend(model_path, backend_options);
+  absl::StatusOr<std::unique_ptr<inference::Backend>> backend = OpenBackend(config, model_path, log);
   if (!backend.ok()) return Fail(kExitRuntime, backend.status());
 
   // The signing key (created on first start).

@@ -123,6 +123,44 @@ void AttentionDecodeRef(const float* q, const float* k, const float* v,
   }
 }
 
+void MatMulF16Ref(const float* x, const uint16_t* w, float* y, int rows,
+                  int in, int out) {
+  MatMul(x, y, rows, in, out,
+         [&](int o, int i) { return HalfToFloat(w[size_t(o) * in + i]); });
+}
+
+namespace {
+size_t CacheRow(int slot, int layer, int pos, int n_layer, int n_ctx,
+                int kv_dim) {
+  return ((size_t(slot) * n_layer + layer) * n_ctx + pos) * kv_dim;
+}
+}  // namespace
+
+void KvWriteRef(const float* k, const float* v, float* k_cache,
+                float* v_cache, const int32_t* slots,
+                const int32_t* positions, int rows, int layer, int n_layer,
+                int n_ctx, int kv_dim) {
+  for (int r = 0; r < rows; ++r) {
+    const size_t at = CacheRow(slots[r], layer, positions[r], n_layer, n_ctx, kv_dim);
+    std::memcpy(k_cache + at, k + size_t(r) * kv_dim, kv_dim * sizeof(float));
+    std::memcpy(v_cache + at, v + size_t(r) * kv_dim, kv_dim * sizeof(float));
+  }
+}
+
+void AttentionBatchRef(const float* q, const float* k_cache,
+                       const float* v_cache, const int32_t* slots,
+                       const int32_t* positions, float* out, int rows,
+                       int heads, int kv_heads, int d, int layer,
+                       int n_layer, int n_ctx) {
+  const int kv_dim = kv_heads * d;
+  for (int r = 0; r < rows; ++r) {
+    const size_t base = CacheRow(slots[r], layer, 0, n_layer, n_ctx, kv_dim);
+    AttentionDecodeRef(q + size_t(r) * heads * d, k_cache + base, v_cache + base,
+                       out + size_t(r) * heads * d, heads, kv_heads, d,
+                       positions[r] + 1);
+  }
+}
+
 int32_t ArgMaxRef(const float* x, int n) {
   int32_t best = 0;
   for (int i = 1; i < n; ++i) {

@@ -40,6 +40,25 @@ void MatMulQ8_0Ref(const float* x, const uint8_t* w, float* y, int rows,
 void AttentionDecodeRef(const float* q, const float* k, const float* v,
                         float* out, int heads, int kv_heads, int d, int n_ctx);
 
+// Same as MatMulF32Ref with W in IEEE half.
+void MatMulF16Ref(const float* x, const uint16_t* w, float* y, int rows,
+                  int in, int out);
+
+// Batched decode (decode_kernels.h). KV caches: (slots, n_layer, n_ctx,
+// kv_dim) floats, kv_dim = kv_heads * d.
+// Writes k, v (rows, kv_dim) at (slots[r], layer, positions[r]).
+void KvWriteRef(const float* k, const float* v, float* k_cache,
+                float* v_cache, const int32_t* slots,
+                const int32_t* positions, int rows, int layer, int n_layer,
+                int n_ctx, int kv_dim);
+// Row r: AttentionDecodeRef of q (rows, heads, d) row r over positions
+// 0 .. positions[r] of slot slots[r] at `layer`; out (rows, heads, d).
+void AttentionBatchRef(const float* q, const float* k_cache,
+                       const float* v_cache, const int32_t* slots,
+                       const int32_t* positions, float* out, int rows,
+                       int heads, int kv_heads, int d, int layer,
+                       int n_layer, int n_ctx);
+
 // Index of the largest value; the lowest index wins ties.   x: (n)
 int32_t ArgMaxRef(const float* x, int n);
 

@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "inference/cuda/device.h"
+#include "inference/cuda/weights.h"
 
 namespace stepproof::inference::cuda {
 namespace {
@@ -74,6 +75,34 @@ TEST(CudaReference, AttentionWithEqualScoresAveragesValues) {
 TEST(CudaReference, ArgMaxPrefersLowestIndexOnTies) {
   float x[5] = {1, 3, 2, 3, -1};
   EXPECT_EQ(ArgMaxRef(x, 5), 1);
+}
+
+TEST(CudaWeights, RepackQ8_0SplitsScalesAndValuesWithoutChangingThem) {
+  const int rows = 3, cols = 64;
+  std::vector<uint8_t> ggml(rows * (cols / 32) * 34);
+  for (size_t i = 0; i < ggml.size(); ++i) ggml[i] = static_cast<uint8_t>(i * 37 + 11);
+  // Keep the scales finite: fp16 0x3c00 = 1.0 + the block index / 1024.
+  for (size_t b = 0; b < ggml.size(); b += 34) {
+    ggml[b] = static_cast<uint8_t>(b / 34);
+    ggml[b + 1] = 0x3c;
+  }
+  std::vector<int8_t> qs(rows * cols);
+  std::vector<uint16_t> scales(rows * cols / 32);
+  RepackQ8_0(ggml.data(), rows, cols, qs.data(), scales.data());
+  // The split layout gives the same matrix product as the ggml layout.
+  std::vector<float> x(cols);
+  for (int i = 0; i < cols; ++i) x[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
+  std::vector<float> want(rows);
+  MatMulQ8_0Ref(x.data(), ggml.data(), want.data(), 1, cols, rows);
+  for (int r = 0; r < rows; ++r) {
+    double acc = 0;
+    for (int i = 0; i < cols; ++i) {
+      acc += double(x[i]) * (double(HalfToFloat(scales[r * cols / 32 + i / 32])) * qs[r * cols + i]);
+    }
+    EXPECT_EQ(static_cast<float>(acc), want[r]) << "row " << r;
+  }
+  EXPECT_EQ(scales[1], 0x3c01);                        // row 0, block 1
+  EXPECT_EQ(static_cast<uint8_t>(qs[32]), ggml[34 + 2]);  // its first value
 }
 
 TEST(CudaDevice, ProbeNeverAbortsAndExplainsAbsence) {

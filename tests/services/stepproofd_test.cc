@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "inference/cuda/device.h"
 #include "stepproof/v1/stepproof.grpc.pb.h"
 #include "tests/services/test_env.h"
 
@@ -205,9 +206,8 @@ TEST(StepproofdTest, RefusesBadSetupsWithAMessageAndNonZeroExit) {
   const testing::TempDir& dir = *dir_holder;
   const std::string model = testing::WriteTinyModel(dir, 1, 512);
   const std::string data = (dir / "data").string();
-  const std::vector<Refusal> refusals = {
+  std::vector<Refusal> refusals = {
       {{"--listen", "0.0.0.0:0"}, "without TLS"},
-      {{"--device", "cuda"}, "no CUDA backend"},
       {{"--device", "tpu"}, "--device"},
       {{"--max-tokens", "0"}, "--max-tokens"},
       {{"--max-prompt-bytes", "2000000"}, "--max-prompt-bytes"},
@@ -217,6 +217,9 @@ TEST(StepproofdTest, RefusesBadSetupsWithAMessageAndNonZeroExit) {
       {{"--model", (dir / "missing.gguf").string()}, "missing.gguf"},
       {{"stray-argument"}, "stray-argument"},
   };
+  // Without a usable GPU (or a CUDA build) --device cuda is refused, with the
+  // probe's reason; auto falls back to the CPU (the other tests).
+  if (!inference::cuda::ProbeCudaDevice().ok()) refusals.push_back({{"--device", "cuda"}, "no CUDA backend"});
   for (const Refusal& r : refusals) {
     std::vector<std::string> args = {"--data-dir", data, "--listen", "127.0.0.1:0"};
     if (std::find(r.args.begin(), r.args.end(), "--model") == r.args.end()) {
