@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "inference/backend.h"
+#include "inference/batched_backend.h"
 #include "inference/batch_scheduler.h"
 #include "inference/chat_template.h"
 #include "inference/cpu_batch_executor.h"
@@ -259,6 +260,51 @@ TEST_F(BatchSchedulerTest, AdmissionControlRefusesBeyondTheQueueAndCancelFreesTh
   ASSERT_TRUE(td.ok());
   s->Cancel(**td);
   EXPECT_EQ(s->stats().queued, 0);
+}
+
+// The CPU executor with a fault injected: decode steps fail from the n-th on.
+class FailingExecutor : public BatchExecutor {
+ public:
+  FailingExecutor(std::unique_ptr<BatchExecutor> real, int fail_from) : real_(std::move(real)), fail_from_(fail_from) {}
+  int32_t slots() const override { return real_->slots(); }
+  int32_t context_length() const override { return real_->context_length(); }
+  int32_t n_embd() const override { return real_->n_embd(); }
+  int32_t max_batch() const override { return real_->max_batch(); }
+  absl::Status Prefill(int32_t slot, absl::Span<const int32_t> tokens, int32_t start, bool all_hidden,
+                       const SamplingParams* sample, std::vector<float>* hidden, SampledToken* sampled) override {
+    return real_->Prefill(slot, tokens, start, all_hidden, sample, hidden, sampled);
+  }
+  absl::Status Decode(absl::Span<const DecodeItem> batch, std::vector<float>* hidden,
+                      std::vector<SampledToken>* sampled) override {
+    if (++calls_ == fail_from_) return absl::InternalError("injected device fault");
+    return real_->Decode(batch, hidden, sampled);
+  }
+
+ private:
+  std::unique_ptr<BatchExecutor> real_;
+  const int fail_from_;
+  int calls_ = 0;
+};
+
+TEST_F(BatchSchedulerTest, AnExecutorErrorFailsTheSequencesOfThatStepAndFreesTheirSlots) {
+  absl::StatusOr<GgufFile> file = GgufFile::Open(kModel);
+  ASSERT_TRUE(file.ok());
+  absl::StatusOr<BpeTokenizer> tokenizer = LoadTokenizer(*file);
+  ASSERT_TRUE(tokenizer.ok());
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(*std::move(file), ModelOptions{kThreads, true});
+  ASSERT_TRUE(model.ok());
+  const int32_t n_vocab = (*model)->config().n_vocab;
+  const int32_t sampleable = std::min(n_vocab, tokenizer_->vocab_size());
+  // The third decode step fails; the ones after it work again.
+  auto executor = std::make_unique<FailingExecutor>(
+      std::make_unique<CpuBatchExecutor>(*std::move(model), 1, kContext, sampleable), 3);
+  std::unique_ptr<Backend> b = NewBatchedBackend(cpu_->model(), cpu_->device(), *std::move(tokenizer), n_vocab,
+                                                 std::move(executor), BatchedBackendOptions{});
+  const GenerationRequest r = Request(kQuestions[1], 40);
+  Outcome failed = Generate(*b, r);
+  EXPECT_EQ(failed.status, absl::InternalError("injected device fault"));
+  // The one slot was given back: the next request runs, with the right steps.
+  ExpectSameSteps(Generate(*b, r), Generate(*cpu_, r), "after the fault");
 }
 
 TEST_F(BatchSchedulerTest, RejectsRequestsThatBreakTheContract) {
