@@ -1,8 +1,10 @@
 #include "inference/cpu_kernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "inference/cpu_gemm.h"
@@ -12,6 +14,7 @@
 #include <immintrin.h>
 #define STEPPROOF_X86 1
 #define STEPPROOF_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define STEPPROOF_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 #endif
 
 namespace stepproof::inference {
@@ -332,24 +335,28 @@ STEPPROOF_AVX2 inline __m256i DotU8S8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-// One Q8_0 block times one activation block, scaled, as 8 float lanes.
-STEPPROOF_AVX2 inline __m256 Q8BlockQDot(const uint8_t* blk, const uint8_t* a) {
+// acc + one Q8_0 block times one activation block, scaled (8 float lanes:
+// lane l holds the block's exact integer sum over values 4l..4l+3, times
+// fp32(d_w) * d_x, fused into acc with one rounding). The VNNI kernel below
+// repeats exactly these operations; keep the two in step.
+STEPPROOF_AVX2 inline __m256 Q8BlockQDot(const uint8_t* blk, const uint8_t* a, __m256 acc) {
   const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
   const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 8));
   // |w| * (x * sign(w)): the unsigned x signed product maddubs needs.
   const __m256i p = DotU8S8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  return _mm256_mul_ps(_mm256_set1_ps(Half(blk) * ActD(a)), _mm256_cvtepi32_ps(p));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(Half(blk) * ActD(a)), acc);
 }
 
+// Even blocks accumulate in acc0, odd ones in acc1, then Hsum(acc0 + acc1).
 STEPPROOF_AVX2 float QDotQ8_0Avx2(const uint8_t* row, const uint8_t* xq, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
   const int64_t nb = n / 32;
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    acc0 = _mm256_add_ps(acc0, Q8BlockQDot(row + b * kQ8_0BlockBytes, xq + b * kActivationBlockBytes));
-    acc1 = _mm256_add_ps(acc1, Q8BlockQDot(row + (b + 1) * kQ8_0BlockBytes, xq + (b + 1) * kActivationBlockBytes));
+    acc0 = Q8BlockQDot(row + b * kQ8_0BlockBytes, xq + b * kActivationBlockBytes, acc0);
+    acc1 = Q8BlockQDot(row + (b + 1) * kQ8_0BlockBytes, xq + (b + 1) * kActivationBlockBytes, acc1);
   }
-  if (b < nb) acc0 = _mm256_add_ps(acc0, Q8BlockQDot(row + b * kQ8_0BlockBytes, xq + b * kActivationBlockBytes));
+  if (b < nb) acc0 = Q8BlockQDot(row + b * kQ8_0BlockBytes, xq + b * kActivationBlockBytes, acc0);
   return Hsum(_mm256_add_ps(acc0, acc1));
 }
 
@@ -418,9 +425,136 @@ STEPPROOF_AVX2 float QDotQ6_KAvx2(const uint8_t* row, const uint8_t* xq, int64_t
   return Hsum(acc);
 }
 
+// ---- AVX-512 VNNI (Q8_0) ---------------------------------------------------
+//
+// Two blocks per 512-bit register: the low half plays the AVX2 kernel's acc0
+// (even blocks), the high half its acc1 (odd blocks). vpdpbusd multiplies
+// unsigned by signed bytes, so the activations are stored as x + 128 (1..255)
+// and the weights used as they are: each int32 lane of
+// dpbusd(x + 128, w) - dpbusd(128, w) is exactly sum(w * x) over its 4
+// values, the same integer as maddubs/madd. (Flipping the weights instead
+// needs a -128 * sum(x) correction per lane from memory, 32 more activation
+// bytes per block; at hidden 8960 the activations then outgrew L1 beside the
+// streamed weights and the kernel ran slower than AVX2 from memory.) The
+// scales fp32(d_w) * d_x are formed a pair at a time and fused into the
+// accumulator with the same single-rounding fma.
+// (GCC 12's avx512fintrin.h initialises "undefined" registers from themselves,
+// which -Wuninitialized reports once inlined here.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+STEPPROOF_AVX512 inline __m512 Q8PairQDot(const uint8_t* blk, const uint8_t* a, __m512 scale, __m512 acc) {
+  const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+  const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ8_0BlockBytes + 2));
+  const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i biased = _mm512_dpbusd_epi32(zero, _mm512_loadu_si512(a), w);
+  const __m512i bias = _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(static_cast<char>(0x80)), w);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(biased, bias)), scale, acc);
+}
+
+// Lanes 0-7 = fp32(d_w) * d_x of the pair's first block, lanes 8-15 of its
+// second (the fp16 words combined in a GPR, converted and multiplied as two
+// floats, then spread; a 16-lane gather of the words measured slower).
+STEPPROOF_AVX512 inline __m512 PairScale(const uint8_t* blk, const float* d) {
+  const uint32_t h = LoadU16(blk) | (static_cast<uint32_t>(LoadU16(blk + kQ8_0BlockBytes)) << 16);
+  const __m128 s = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h))),
+                              _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d))));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                               _mm512_castps128_ps512(s));
+}
+
+STEPPROOF_AVX512 float QDotQ8_0Vnni(const uint8_t* row, const uint8_t* xv, int64_t n) {
+  const int64_t nb = n / 32;
+  const int64_t full_pairs = nb / 2;
+  const int64_t pairs = (nb + 1) / 2;
+  const float* d = reinterpret_cast<const float*>(xv + pairs * 64);
+  __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < full_pairs; ++p) {
+    const uint8_t* blk = row + 2 * p * kQ8_0BlockBytes;
+    acc = Q8PairQDot(blk, xv + 64 * p, PairScale(blk, d + 2 * p), acc);
+  }
+  __m256 acc0 = _mm512_castps512_ps256(acc);
+  const __m256 acc1 = _mm512_extractf32x8_ps(acc, 1);
+  if (nb % 2 != 0) {  // the last (even) block joins acc0, as in the AVX2 kernel
+    const uint8_t* blk = row + (nb - 1) * kQ8_0BlockBytes;
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i biased = _mm256_dpbusd_epi32(zero, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv + 64 * full_pairs)), w);
+    const __m256i bias = _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(static_cast<char>(0x80)), w);
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(biased, bias)), _mm256_set1_ps(Half(blk) * d[nb - 1]),
+                           acc0);
+  }
+  return Hsum(_mm256_add_ps(acc0, acc1));
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 #endif  // STEPPROOF_X86
 
 }  // namespace
+
+int64_t Q8_0VnniActivationBytes(int64_t n) {
+  const int64_t nb = n / 32;
+  return (nb + 1) / 2 * 64 + (nb + 15) / 16 * 16 * 4;
+}
+
+void PrepareQ8_0VnniActivations(const uint8_t* xq, int64_t n, uint8_t* out) {
+  const int64_t nb = n / 32;
+  const int64_t pairs = (nb + 1) / 2;
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* a = xq + b * kActivationBlockBytes;
+    const int8_t* q = ActQ(a);
+    for (int i = 0; i < 32; ++i) out[b * 32 + i] = static_cast<uint8_t>(q[i] + 128);
+    std::memcpy(out + pairs * 64 + 4 * b, a, 4);
+  }
+  // Zero padding: the values of a missing last block and the scales after nb.
+  std::memset(out + nb * 32, 0, static_cast<size_t>((pairs * 2 - nb) * 32));
+  std::memset(out + pairs * 64 + 4 * nb, 0, static_cast<size_t>(Q8_0VnniActivationBytes(n) - pairs * 64 - 4 * nb));
+}
+
+float QDotQ8_0Avx512Vnni(const uint8_t* row, const uint8_t* xv, int64_t n) {
+#ifdef STEPPROOF_X86
+  return QDotQ8_0Vnni(row, xv, n);
+#else
+  (void)row;
+  (void)xv;
+  (void)n;
+  return 0.0f;
+#endif
+}
+
+bool CpuSupportsAvx512Vnni() {
+#ifdef STEPPROOF_X86
+  static const bool supported = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || (ecx & bit_OSXSAVE) == 0) return false;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    const bool isa = (ebx & bit_AVX512F) && (ebx & bit_AVX512BW) && (ebx & bit_AVX512VL) && (ecx & bit_AVX512VNNI);
+    if (!isa) return false;
+    // The OS saves the AVX-512 state: XCR0 bits 1, 2 (SSE, AVX) and 5-7.
+    unsigned lo = 0, hi = 0;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xE6) == 0xE6 && CpuSupportsAvx2Fma();
+  }();
+  return supported;
+#else
+  return false;
+#endif
+}
+
+namespace {
+std::atomic<bool> avx512_allowed{true};
+}  // namespace
+
+void SetAvx512KernelsAllowed(bool allowed) { avx512_allowed.store(allowed, std::memory_order_relaxed); }
+
+bool Avx512KernelsEnabled() { return avx512_allowed.load(std::memory_order_relaxed) && CpuSupportsAvx512Vnni(); }
 
 void QuantizeActivations(const float* x, int64_t n, uint8_t* out) {
   for (int64_t b = 0; b < n / 32; ++b) {
@@ -503,12 +637,18 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
   std::vector<int64_t> start(tasks.size() + 1, 0);
   std::vector<DotFn> dots(tasks.size());
   std::vector<QuantDotFn> qdots(tasks.size());
-  bool any_quant = false;
+  // Q8_0 on AVX-512 VNNI: same bits as the AVX2 kernel, its own activation layout.
+  const bool vnni = use_avx2 && cols % 32 == 0 && Avx512KernelsEnabled();
+  std::vector<bool> use_vnni(tasks.size(), false);
+  bool any_quant = false, any_vnni = false;
   for (size_t i = 0; i < tasks.size(); ++i) {
     start[i + 1] = start[i] + tasks[i].w->rows;
     dots[i] = SelectDot(tasks[i].w->type, use_avx2);
     qdots[i] = cols % 32 == 0 ? SelectQuantDot(tasks[i].w->type, use_avx2) : nullptr;
+    use_vnni[i] = vnni && tasks[i].w->type == TensorType::kQ8_0;
+    if (use_vnni[i]) qdots[i] = &QDotQ8_0Avx512Vnni;
     any_quant |= qdots[i] != nullptr;
+    any_vnni |= use_vnni[i];
   }
   // Quantised activations, once per token for all tasks.
   const int64_t xq_stride = cols / 32 * kActivationBlockBytes;
@@ -532,6 +672,14 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
     for (int64_t t = 0; t < n_tokens; ++t) {
       PrepareGemmQ8_0Activations(gemm, xq.data() + t * xq_stride, cols, xa.data() + t * xa_stride);
     }
+  }
+  // 64-byte aligned (a multiple of 64 per token): the kernel's 512-bit loads
+  // of it must not cross cache lines (unaligned, it ran ~1/3 slower).
+  const int64_t xv_stride = any_vnni ? Q8_0VnniActivationBytes(cols) : 0;
+  std::unique_ptr<uint8_t[]> xv_buf(any_vnni ? new uint8_t[static_cast<size_t>(n_tokens * xv_stride + 63)] : nullptr);
+  uint8_t* const xv = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(xv_buf.get()) + 63) & ~uintptr_t{63});
+  for (int64_t t = 0; any_vnni && t < n_tokens; ++t) {
+    PrepareQ8_0VnniActivations(xq.data() + t * xq_stride, cols, xv + t * xv_stride);
   }
   const int64_t total = start.back();
   auto work = [&](int64_t begin, int64_t end) {
@@ -569,7 +717,9 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
       const int64_t local = r - start[t];
       const uint8_t* row = w.data + local * w.row_bytes;
       float* y = tasks[t].y + local;
-      if (qdots[t] != nullptr) {
+      if (use_vnni[t]) {
+        for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = qdots[t](row, xv + tok * xv_stride, cols);
+      } else if (qdots[t] != nullptr) {
         for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = qdots[t](row, xq.data() + tok * xq_stride, cols);
       } else {
         for (int64_t tok = 0; tok < n_tokens; ++tok) y[tok * w.rows] = dots[t](row, x + tok * cols, cols);

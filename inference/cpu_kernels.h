@@ -47,6 +47,33 @@ using QuantDotFn = float (*)(const uint8_t* row, const uint8_t* xq, int64_t n);
 // Returns nullptr for types without an integer path (F32, F16, BF16).
 QuantDotFn SelectQuantDot(TensorType type, bool use_avx2);
 
+// The AVX-512 VNNI path for Q8_0 rows (vpdpbusd on 512-bit registers, two
+// blocks per instruction). Its results are
+// bit-identical to the AVX2 path's (same int32 lane sums, same float
+// operations in the same order), so MatMul uses it in place of the AVX2 Q8_0
+// kernel wherever the CPU has it, for any number of tokens, without changing
+// a single output bit. Whether this CPU and OS support AVX-512 F/BW/VL/VNNI
+// (CPUID and XGETBV):
+bool CpuSupportsAvx512Vnni();
+// Process-wide switch (default on) so benchmarks and tests can compare the
+// two paths in one run; MatMul takes the VNNI path when use_avx2 is set, the
+// CPU supports it and this is on.
+void SetAvx512KernelsAllowed(bool allowed);
+bool Avx512KernelsEnabled();
+// Bytes of the VNNI kernel's activation layout for n values (n % 32 == 0):
+// the quantised values plus 128 as uint8 (32 per block; zero-padded to an
+// even block count), then the float scales d (padded to a multiple of 16). A
+// multiple of 64.
+int64_t Q8_0VnniActivationBytes(int64_t n);
+// Rearranges QuantizeActivations output for the VNNI kernel. The kernel is
+// fastest with `out` 64-byte aligned (its 512-bit loads then stay within one
+// cache line).
+void PrepareQ8_0VnniActivations(const uint8_t* xq, int64_t n, uint8_t* out);
+// sum_i row[i] * x[i] for a Q8_0 row and PrepareQ8_0VnniActivations output;
+// equal bit for bit to SelectQuantDot(kQ8_0, true) on the QuantizeActivations
+// output. REQUIRES: CpuSupportsAvx512Vnni().
+float QDotQ8_0Avx512Vnni(const uint8_t* row, const uint8_t* xv, int64_t n);
+
 // A weight matrix view: `rows` rows of `cols` values each, stored row after
 // row in `type` (GGUF ne[0] = cols, ne[1] = rows).
 struct WeightMatrix {

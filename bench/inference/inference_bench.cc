@@ -15,6 +15,8 @@
 
 #include <unistd.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -42,6 +44,10 @@ ABSL_FLAG(int32_t, decode_tokens, 32, "decoded tokens");
 ABSL_FLAG(std::string, embedded_model, "models/stepproof-arith.gguf", "the embedded model (skipped if absent)");
 ABSL_FLAG(std::string, big_model_path, "", "where to write the 1.5B-shaped model (default /tmp/...)");
 ABSL_FLAG(bool, big, true, "run the DeepSeek-R1-Distill-Qwen-1.5B-shaped model");
+ABSL_FLAG(bool, compare_avx512, true,
+          "where the CPU has AVX-512 VNNI, decode the big model with the AVX2 Q8_0 kernel and with the VNNI one "
+          "(alternate tokens, same run)");
+ABSL_FLAG(int32_t, runs, 1, "measurements of the big model per kernel path");
 
 namespace stepproof::inference {
 namespace {
@@ -150,7 +156,18 @@ absl::Status WriteBigModel(const std::string& path) {
   return w.WriteFile(path);
 }
 
-int RunModel(const std::string& label, const std::string& path, double bandwidth) {
+double ProcessCpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// Prefill, then decode_tokens tokens per entry of `avx512_paths` (the Q8_0
+// kernel path: false = AVX2, true = AVX-512 VNNI), interleaved token by token
+// so that both paths see the same load; results are bit-identical, so the
+// paths share one KV cache.
+int RunModel(const std::string& label, const std::string& path, double bandwidth,
+             const std::vector<bool>& avx512_paths) {
   absl::StatusOr<GgufFile> f = GgufFile::Open(path);
   if (!f.ok()) {
     std::fprintf(stderr, "%s: %s\n", label.c_str(), std::string(f.status().message()).c_str());
@@ -163,9 +180,11 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
     return 1;
   }
   Model& m = **model;
+  const int32_t n_paths = static_cast<int32_t>(avx512_paths.size());
   const int32_t n_prompt = std::min(absl::GetFlag(FLAGS_prompt_tokens), m.config().context_length / 2);
-  const int32_t n_decode = std::min(absl::GetFlag(FLAGS_decode_tokens), m.config().context_length / 2 - 1);
-  KvCache cache(m.config(), n_prompt + n_decode + 1);
+  const int32_t n_decode =
+      std::min(absl::GetFlag(FLAGS_decode_tokens), (m.config().context_length / 2 - 1) / n_paths);
+  KvCache cache(m.config(), n_prompt + n_decode * n_paths + 1);
   std::vector<int32_t> tokens(n_prompt), pos(n_prompt);
   for (int32_t i = 0; i < n_prompt; ++i) {
     tokens[i] = (i * 7919 + 13) % m.config().n_vocab;
@@ -186,29 +205,44 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
       return 1;
     }
   }
-  const absl::Time t1 = absl::Now();
-  std::vector<double> token_s;
-  for (int32_t i = 0; i < n_decode; ++i) {
+  const double prefill = n_prompt / absl::ToDoubleSeconds(absl::Now() - t0);
+  std::vector<std::vector<double>> token_s(n_paths), cpu_s(n_paths);
+  for (int32_t i = 0; i < n_decode * n_paths; ++i) {
+    SetAvx512KernelsAllowed(avx512_paths[i % n_paths]);
     const int32_t tok = (i * 31 + 7) % m.config().n_vocab, p = n_prompt + i;
     const absl::Time s = absl::Now();
+    const double c = ProcessCpuSeconds();
     if (!m.Forward(absl::MakeConstSpan(&tok, 1), absl::MakeConstSpan(&p, 1), cache, false, &out).ok()) return 1;
-    token_s.push_back(absl::ToDoubleSeconds(absl::Now() - s));
+    cpu_s[i % n_paths].push_back(ProcessCpuSeconds() - c);
+    token_s[i % n_paths].push_back(absl::ToDoubleSeconds(absl::Now() - s));
   }
-  const absl::Time t2 = absl::Now();
-  std::sort(token_s.begin(), token_s.end());
-  const double median = token_s[token_s.size() / 2];
-  const double prefill = n_prompt / absl::ToDoubleSeconds(t1 - t0);
-  const double decode = n_decode / absl::ToDoubleSeconds(t2 - t1);
+  SetAvx512KernelsAllowed(true);
   const double bytes = static_cast<double>(m.weight_bytes_per_token());
   const double limit = bandwidth / bytes;
-  std::printf("%s\n  %lld params, %.1f MB of weights read per decoded token, %d threads (%s)\n", label.c_str(),
-              static_cast<long long>(m.n_params()), bytes / 1e6, m.threads(), m.uses_avx2() ? "avx2" : "portable");
-  std::printf("  prefill: %d tokens at %.2f tokens/s\n", n_prompt, prefill);
-  std::printf("  decode:  %d tokens at %.2f tokens/s = %.2f GB/s of weights; bandwidth limit %.2f tokens/s; "
-              "%.1f%% of the limit\n",
-              n_decode, decode, decode * bytes / 1e9, limit, 100.0 * decode / limit);
-  std::printf("  decode, median token: %.2f tokens/s = %.1f%% of the limit (fastest token %.1f%%)\n", 1.0 / median,
-              100.0 / median / limit, 100.0 / token_s.front() / limit);
+  std::printf("%s\n  %lld params, %.1f MB of weights read per decoded token, %d threads\n", label.c_str(),
+              static_cast<long long>(m.n_params()), bytes / 1e6, m.threads());
+  std::printf("  prefill: %d tokens at %.2f tokens/s (%s)\n", n_prompt, prefill,
+              !m.uses_avx2() ? "portable" : Avx512KernelsEnabled() ? "avx2, avx512vnni for Q8_0" : "avx2");
+  for (int32_t k = 0; k < n_paths; ++k) {
+    std::vector<double>& ts = token_s[k];
+    double total = 0, cpu = 0;
+    for (double t : ts) total += t;
+    for (double t : cpu_s[k]) cpu += t;
+    std::sort(ts.begin(), ts.end());
+    const double decode = n_decode / total;
+    const double median = ts[ts.size() / 2];
+    std::printf("  decode [%s]: %d tokens at %.2f tokens/s = %.2f GB/s of weights; bandwidth limit %.2f tokens/s; "
+                "%.1f%% of the limit\n",
+                !m.uses_avx2()     ? "portable kernels"
+                : n_paths == 1     ? "default kernels"
+                : avx512_paths[k] ? "Q8_0 on avx512vnni"
+                                   : "Q8_0 on avx2",
+                n_decode, decode, decode * bytes / 1e9, limit, 100.0 * decode / limit);
+    std::printf("    median token %.2f tokens/s = %.1f%% of the limit (fastest token %.1f%%); "
+                "%.1f ms of CPU per token (%.2f GB/s per CPU-second)\n",
+                1.0 / median, 100.0 / median / limit, 100.0 / ts.front() / limit, 1e3 * cpu / n_decode,
+                bytes * n_decode / cpu / 1e9);
+  }
   return 0;
 }
 
@@ -230,7 +264,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   const std::string embedded = absl::GetFlag(FLAGS_embedded_model);
   if (access(embedded.c_str(), R_OK) == 0) {
-    rc |= RunModel(absl::StrCat("embedded model ", embedded), embedded, bandwidth);
+    rc |= RunModel(absl::StrCat("embedded model ", embedded), embedded, bandwidth, {true});
   } else {
     std::printf("embedded model %s: absent, skipped\n", embedded.c_str());
   }
@@ -245,7 +279,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("wrote %s in %.1f s\n", path.c_str(), absl::ToDoubleSeconds(absl::Now() - t0));
-    rc |= RunModel("DeepSeek-R1-Distill-Qwen-1.5B shape, random Q8_0", path, bandwidth);
+    std::vector<bool> paths = {true};
+    if (CpuSupportsAvx512Vnni() && absl::GetFlag(FLAGS_compare_avx512)) paths = {false, true};
+    for (int32_t r = 0; r < absl::GetFlag(FLAGS_runs); ++r) {
+      rc |= RunModel("DeepSeek-R1-Distill-Qwen-1.5B shape, random Q8_0", path, bandwidth, paths);
+    }
     std::remove(path.c_str());
   }
   if (getloadavg(load, 3) == 3) std::printf("load average at end: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
