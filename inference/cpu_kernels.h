@@ -7,7 +7,8 @@
 // the activations); whole matrices are never dequantised. There are two
 // implementations of every dot product: portable C++ and AVX2/FMA/F16C
 // (compiled with __attribute__((target)) so the build stays portable, chosen at
-// run time when the CPU supports it). Each has a fixed reduction order, so a
+// run time when the CPU supports it); Q8_0 rows have a third, AVX-512 VNNI,
+// bit-identical to the AVX2 one (below). Each has a fixed reduction order, so a
 // row's result depends only on the row, the input and the chosen
 // implementation -- never on the thread count or the batch size.
 //
