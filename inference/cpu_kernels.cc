@@ -640,8 +640,12 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
   std::vector<int64_t> start(tasks.size() + 1, 0);
   std::vector<DotFn> dots(tasks.size());
   std::vector<QuantDotFn> qdots(tasks.size());
-  // Q8_0 on AVX-512 VNNI: same bits as the AVX2 kernel, its own activation layout.
-  const bool vnni = use_avx2 && cols % 32 == 0 && Avx512KernelsEnabled();
+  // Several tokens: F32 and Q8_0 rows through the register-blocked kernels
+  // of inference/cpu_gemm.h (bit-identical to the dots used below).
+  const GemmIsa gemm = n_tokens > 1 && cols % 32 == 0 ? SelectGemmIsa(use_avx2) : GemmIsa::kNone;
+  // Otherwise Q8_0 rows on AVX-512 VNNI where the CPU has it: the same bits
+  // as the AVX2 dot, its own activation layout.
+  const bool vnni = use_avx2 && cols % 32 == 0 && gemm == GemmIsa::kNone && Avx512KernelsEnabled();
   std::vector<bool> use_vnni(tasks.size(), false);
   bool any_quant = false, any_vnni = false;
   for (size_t i = 0; i < tasks.size(); ++i) {
@@ -656,9 +660,6 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
   // Quantised activations, once per token for all tasks.
   const int64_t xq_stride = cols / 32 * kActivationBlockBytes;
   std::vector<uint8_t> xq;
-  // Several tokens: F32 and Q8_0 rows through the register-blocked kernels
-  // of inference/cpu_gemm.h (bit-identical to the dots used below).
-  const GemmIsa gemm = n_tokens > 1 && cols % 32 == 0 ? SelectGemmIsa(use_avx2) : GemmIsa::kNone;
   if (any_quant) {
     xq.resize(static_cast<size_t>(n_tokens * xq_stride));
     for (int64_t t = 0; t < n_tokens; ++t) QuantizeActivationsFast(gemm, x + t * cols, cols, xq.data() + t * xq_stride);
