@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -20,30 +19,13 @@
 #include "inference/gguf.h"
 #include "inference/gguf_tokenizer.h"
 #include "inference/model.h"
+#include "inference/model_info.h"
 
 namespace stepproof::inference {
 namespace {
 
 constexpr int32_t kDefaultContextCap = 4096;
 constexpr int64_t kPrefillChunk = 64;
-
-// The type holding most of the weight bytes among matrices.
-std::string DominantWeightType(const GgufFile& file) {
-  absl::flat_hash_map<int, uint64_t> bytes;
-  for (const GgufTensor& t : file.tensors()) {
-    if (t.ne.size() >= 2) bytes[static_cast<int>(t.type)] += t.n_bytes;
-  }
-  int best = -1;
-  uint64_t best_bytes = 0;
-  for (const auto& [type, b] : bytes) {
-    if (b > best_bytes || (b == best_bytes && type < best)) {
-      best = type;
-      best_bytes = b;
-    }
-  }
-  if (best < 0) return "none";
-  return std::string(TensorTypeName(static_cast<TensorType>(best)));
-}
 
 class CpuBackend : public Backend {
  public:
@@ -217,14 +199,7 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenCpuBackend(const std::string& gguf_
   if (!file.ok()) return file.status();
   absl::StatusOr<BpeTokenizer> tokenizer = LoadTokenizer(*file);
   if (!tokenizer.ok()) return tokenizer.status();
-  ModelInfo info;
-  info.path = gguf_path;
-  if (absl::StatusOr<std::string> name = file->GetString("general.name"); name.ok()) {
-    info.name = *name;
-  } else {
-    info.name = gguf_path.substr(gguf_path.find_last_of('/') + 1);
-  }
-  info.weight_type = DominantWeightType(*file);
+  ModelInfo info = DescribeModel(*file, gguf_path);
   if (options.threads < 0) return absl::InvalidArgumentError("threads must be >= 0");
   if (options.context_length < 0) return absl::InvalidArgumentError("context_length must be >= 0");
   absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(*std::move(file), ModelOptions{options.threads, true});
