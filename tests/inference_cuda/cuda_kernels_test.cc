@@ -14,6 +14,7 @@
 #include "inference/cuda/device.h"
 #include "inference/cuda/kernels.h"
 #include "inference/cuda/reference.h"
+#include "tests/inference_cuda/cuda_test_support.h"
 
 namespace stepproof::inference::cuda {
 namespace {
@@ -21,51 +22,17 @@ namespace {
 constexpr float kAtol = 1e-4f;
 constexpr float kRtol = 1e-4f;
 
-template <typename T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(const std::vector<T>& host) : n_(host.size()) {
-    EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&ptr_), n_ * sizeof(T)), cudaSuccess);
-    EXPECT_EQ(cudaMemcpy(ptr_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice),
-              cudaSuccess);
-  }
-  explicit DeviceBuffer(size_t n) : DeviceBuffer(std::vector<T>(n)) {}
-  ~DeviceBuffer() { cudaFree(ptr_); }
-  T* get() { return ptr_; }
-  std::vector<T> ToHost() const {
-    std::vector<T> host(n_);
-    EXPECT_EQ(cudaMemcpy(host.data(), ptr_, n_ * sizeof(T), cudaMemcpyDeviceToHost),
-              cudaSuccess);
-    return host;
-  }
+using testing::DeviceBuffer;
 
- private:
-  T* ptr_ = nullptr;
-  size_t n_;
-};
-
-class CudaKernelsTest : public ::testing::Test {
+// The shared fixture (tests/inference_cuda/cuda_test_support.h) with this
+// file's seed and default tolerances.
+class CudaKernelsTest : public testing::CudaTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<CudaDeviceInfo> device = ProbeCudaDevice();
-    if (!device.ok()) GTEST_SKIP() << "no CUDA device: " << device.status().message();
-  }
-  std::vector<float> Random(size_t n, float scale = 1.0f) {
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng_);
-    return v;
-  }
-  static void ExpectClose(const std::vector<float>& gpu,
-                          const std::vector<float>& ref, float atol = kAtol,
+  CudaKernelsTest() { rng_.seed(12345); }
+  static void ExpectClose(const std::vector<float>& gpu, const std::vector<float>& ref, float atol = kAtol,
                           float rtol = kRtol) {
-    ASSERT_EQ(gpu.size(), ref.size());
-    for (size_t i = 0; i < ref.size(); ++i) {
-      ASSERT_LE(std::fabs(gpu[i] - ref[i]), atol + rtol * std::fabs(ref[i]))
-          << "at " << i << ": gpu " << gpu[i] << " ref " << ref[i];
-    }
+    CudaTest::ExpectClose(gpu, ref, atol, rtol);
   }
-  std::mt19937 rng_{12345};
 };
 
 TEST_F(CudaKernelsTest, RmsNormMatchesReference) {
