@@ -162,4 +162,37 @@ absl::Status GgufWriter::WriteFile(const std::string& path) const {
   return status;
 }
 
+absl::Status GgufWriter::CopyMetadata(const GgufFile& file) {
+  for (const auto& [key, v] : file.metadata()) {
+    switch (v.type) {
+      case GgufValueType::kString: SetString(key, v.str); break;
+      case GgufValueType::kUint32:
+        if (key == "general.alignment") {
+          SetAlignment(static_cast<uint32_t>(v.u));
+        } else {
+          SetUint32(key, static_cast<uint32_t>(v.u));
+        }
+        break;
+      case GgufValueType::kInt32: SetInt32(key, static_cast<int32_t>(v.i)); break;
+      case GgufValueType::kUint64: SetUint64(key, v.u); break;
+      case GgufValueType::kFloat32: SetFloat32(key, static_cast<float>(v.f)); break;
+      case GgufValueType::kBool: SetBool(key, v.u != 0); break;
+      case GgufValueType::kArray:
+        if (v.array_type == GgufValueType::kString) {
+          std::vector<std::string> strings(v.array_strings.begin(), v.array_strings.end());
+          SetStringArray(key, strings);
+        } else if (v.array_type == GgufValueType::kInt32) {
+          std::vector<int32_t> values(v.array_count);
+          std::memcpy(values.data(), v.array_data, values.size() * sizeof(int32_t));
+          SetInt32Array(key, values);
+        } else {
+          return absl::InvalidArgumentError(absl::StrCat("unsupported array type in ", key));
+        }
+        break;
+      default: return absl::InvalidArgumentError(absl::StrCat("unsupported metadata type in ", key));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace stepproof::inference

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "inference/gguf.h"
 #include "inference/tensor_type.h"
 
 namespace stepproof::inference {
@@ -35,6 +36,12 @@ class GgufWriter {
   void SetInt32Array(std::string_view key, absl::Span<const int32_t> values);
   // Sets general.alignment (uint32) and uses it for the data section.
   void SetAlignment(uint32_t alignment);
+  // Copies every metadata entry of `file` (general.alignment as SetAlignment)
+  // so a rewritten model keeps its tokenizer and hyperparameters.
+  // INVALID_ARGUMENT naming the key for a value type this writer cannot
+  // write (arrays other than string and int32, 8/16-bit and 64-bit signed
+  // integers, float64).
+  absl::Status CopyMetadata(const GgufFile& file);
 
   // Adds a tensor of shape `ne` (ne[0] contiguous) whose raw bytes in `type`
   // are `data`. REQUIRES: data.size() == RowBytes(type, ne[0]) * rows.

@@ -76,35 +76,7 @@ absl::Status QuantizedCopy(const std::string& src, const std::string& dst, inf::
   absl::StatusOr<inf::GgufFile> file = inf::GgufFile::Open(src);
   if (!file.ok()) return file.status();
   inf::GgufWriter w;
-  for (const auto& [key, v] : file->metadata()) {
-    switch (v.type) {
-      case inf::GgufValueType::kString: w.SetString(key, v.str); break;
-      case inf::GgufValueType::kUint32:
-        if (key == "general.alignment") {
-          w.SetAlignment(static_cast<uint32_t>(v.u));
-        } else {
-          w.SetUint32(key, static_cast<uint32_t>(v.u));
-        }
-        break;
-      case inf::GgufValueType::kInt32: w.SetInt32(key, static_cast<int32_t>(v.i)); break;
-      case inf::GgufValueType::kUint64: w.SetUint64(key, v.u); break;
-      case inf::GgufValueType::kFloat32: w.SetFloat32(key, static_cast<float>(v.f)); break;
-      case inf::GgufValueType::kBool: w.SetBool(key, v.u != 0); break;
-      case inf::GgufValueType::kArray:
-        if (v.array_type == inf::GgufValueType::kString) {
-          std::vector<std::string> s(v.array_strings.begin(), v.array_strings.end());
-          w.SetStringArray(key, s);
-        } else if (v.array_type == inf::GgufValueType::kInt32) {
-          std::vector<int32_t> a(v.array_count);
-          std::memcpy(a.data(), v.array_data, a.size() * 4);
-          w.SetInt32Array(key, a);
-        } else {
-          return absl::InvalidArgumentError(absl::StrCat("unsupported array type in ", key));
-        }
-        break;
-      default: return absl::InvalidArgumentError(absl::StrCat("unsupported metadata type in ", key));
-    }
-  }
+  if (absl::Status st = w.CopyMetadata(*file); !st.ok()) return st;
   for (const inf::GgufTensor& t : file->tensors()) {
     if (t.ne.size() != 2 || t.ne[0] % 32 != 0) {
       w.AddTensor(t.name, t.type, t.ne, std::string(reinterpret_cast<const char*>(t.data), t.n_bytes));

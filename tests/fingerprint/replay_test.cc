@@ -62,33 +62,8 @@ void CopyModel(const std::string& src, const std::string& dst, inf::TensorType t
   absl::StatusOr<inf::GgufFile> file = inf::GgufFile::Open(src);
   ASSERT_TRUE(file.ok()) << file.status();
   inf::GgufWriter w;
-  for (const auto& [key, v] : file->metadata()) {
-    if (key == "general.alignment") {
-      w.SetAlignment(static_cast<uint32_t>(v.u));
-      continue;
-    }
-    switch (v.type) {
-      case inf::GgufValueType::kString: w.SetString(key, v.str); break;
-      case inf::GgufValueType::kUint32: w.SetUint32(key, static_cast<uint32_t>(v.u)); break;
-      case inf::GgufValueType::kInt32: w.SetInt32(key, static_cast<int32_t>(v.i)); break;
-      case inf::GgufValueType::kUint64: w.SetUint64(key, v.u); break;
-      case inf::GgufValueType::kFloat32: w.SetFloat32(key, static_cast<float>(v.f)); break;
-      case inf::GgufValueType::kBool: w.SetBool(key, v.u != 0); break;
-      case inf::GgufValueType::kArray:
-        if (v.array_type == inf::GgufValueType::kString) {
-          std::vector<std::string> s(v.array_strings.begin(), v.array_strings.end());
-          w.SetStringArray(key, s);
-        } else if (v.array_type == inf::GgufValueType::kInt32) {
-          std::vector<int32_t> a(v.array_count);
-          std::memcpy(a.data(), v.array_data, a.size() * 4);
-          w.SetInt32Array(key, a);
-        } else {
-          FAIL() << "unsupported array type in " << key;
-        }
-        break;
-      default: FAIL() << "unsupported metadata type in " << key;
-    }
-  }
+  const absl::Status copied = w.CopyMetadata(*file);
+  ASSERT_TRUE(copied.ok()) << copied;
   for (const inf::GgufTensor& t : file->tensors()) {
     const bool matrix = t.ne.size() == 2 && t.ne[0] % 32 == 0;
     if (!matrix) {
