@@ -120,10 +120,12 @@ absl::StatusOr<NoteVerifier> NoteVerifier::FromVerifierKey(
     return bad("want <name>+<8 hex digit key id>+<base64 key>");
   }
   if (!IsValidKeyName(parts[0])) return bad("invalid key name");
-  if (parts[1].size() != 8) return bad("key id is not 8 hex digits");
+  // Lowercase only: the string has one canonical form (as the base64 below
+  // must), so that parse -> verifier_key() is the identity.
+  if (parts[1].size() != 8) return bad("key id is not 8 lowercase hex digits");
   for (char c : parts[1]) {
-    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
-      return bad("key id is not 8 hex digits");
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return bad("key id is not 8 lowercase hex digits");
     }
   }
   uint32_t id = static_cast<uint32_t>(

@@ -321,7 +321,7 @@ class Key:
         if len(parts) != 3:
             fail(f"verifier key {vkey!r}: want name+keyid+base64key")
         name, kid, b64 = parts
-        if not valid_key_name(name) or not re.fullmatch(r"[0-9a-fA-F]{8}", kid):
+        if not valid_key_name(name) or not re.fullmatch(r"[0-9a-f]{8}", kid):
             fail(f"verifier key {vkey!r}: bad name or key id")
         blob = b64_canonical(b64, "verifier key")
         if len(blob) != 33 or blob[0] != 0x01:
