@@ -62,6 +62,8 @@ ABSL_FLAG(int, threads, 1, "engine threads");
 ABSL_FLAG(std::string, profile_variant, "",
           "run only this single-stream variant (backend, memory, sqlite-shm, sqlite-disk), "
           "without the warm-up or a report: for callgrind/perf");
+ABSL_FLAG(int, profile_concurrency, 1,
+          "with --profile_variant: run its prompts from this many concurrent streams, as (b) does");
 ABSL_FLAG(int, concurrency, 8, "(b): concurrent streams; 0 skips (b)");
 ABSL_FLAG(int, batch_prompts, 64, "(b): prompts per batch");
 ABSL_FLAG(std::string, disk_dir, "/tmp", "parent folder of the on-disk SQLite ledger");
@@ -246,11 +248,12 @@ int Main() {
   const double load_before = ReadLoad();
   if (const std::string only = absl::GetFlag(FLAGS_profile_variant); !only.empty()) {
     absl::StatusOr<RunResult> r;
+    const int pc = std::max(1, absl::GetFlag(FLAGS_profile_concurrency));
     if (only == "backend") {
-      r = RunBackend(**backend, prompts, max_tokens);
+      r = RunBackend(**backend, prompts, max_tokens, pc);
     } else if (only == "memory") {
       r = RunTraced(**backend, *identity, *signer, prov::NewInMemoryProvenanceStore(), prompts,
-                    max_tokens);
+                    max_tokens, pc);
     } else {
       const std::string dir = absl::StrCat(only == "sqlite-shm" ? absl::GetFlag(FLAGS_shm_dir)
                                                                 : absl::GetFlag(FLAGS_disk_dir),
@@ -259,12 +262,12 @@ int Main() {
       absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store =
           prov::OpenSqliteProvenanceStore(dir + "/stepproof.db");
       if (!store.ok()) return 1;
-      r = RunTraced(**backend, *identity, *signer, *std::move(store), prompts, max_tokens);
+      r = RunTraced(**backend, *identity, *signer, *std::move(store), prompts, max_tokens, pc);
       std::filesystem::remove_all(dir);
     }
     if (!r.ok()) return 1;
-    std::printf("%s: %zu generations, %.1f ms\n", only.c_str(), prompts.size(),
-                absl::ToDoubleMilliseconds(r->time));
+    std::printf("%s: %zu generations, %d stream(s), %.1f ms wall, %.1f ms CPU\n", only.c_str(),
+                prompts.size(), pc, absl::ToDoubleMilliseconds(r->time), r->cpu_ms);
     return 0;
   }
   // Warm-up: page the weights and grow the caches.
