@@ -100,6 +100,9 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const GgufFile& file() const { return file_; }
   int threads() const { return pool_.size(); }
+  // The model's threads, for a caller's own parallel work between forward
+  // passes (never during one: ThreadPool::ParallelFor is not reentrant).
+  ThreadPool& pool() { return pool_; }
   bool uses_avx2() const { return use_avx2_; }
   // Total parameters and bytes of all weight tensors.
   int64_t n_params() const { return n_params_; }

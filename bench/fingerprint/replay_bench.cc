@@ -19,16 +19,22 @@
 //
 // Models: the embedded model (models/stepproof-arith.gguf, F32), its Q8_0
 // copy (written to /tmp), and --large: a random Q8_0 model of 8 layers,
-// hidden 1024, FFN 2816 (~90 MB; 16-token prompt, 64 generated tokens).
+// hidden 1024, FFN 2816 (~90 MB; 16-token prompt, 64 generated tokens), and
+// --r1_shape: a random Q8_0 model of DeepSeek-R1-Distill-Qwen-1.5B's exact
+// shape (~1.9 GB, written to /tmp; --r1_traces traces of a 16-token prompt and
+// --r1_tokens generated tokens; run it with --threads 2, as a server would).
 //
 //   build/bench/replay_bench [--traces 40] [--large] [--threads 1] [--compare_kernels]
+//   build/bench/replay_bench --only_r1_shape --threads 2 [--r1_traces 4] [--r1_tokens 64]
 //   (--compare_kernels: the whole measurement with the multi-token kernels
 //   off (the engine before inference/cpu_gemm), AVX2 and AVX-512, in one run.)
+//   (--greedy: every trace greedy instead of a quarter.)
 //   (--replay_passes N repeats the replays N more times, unmeasured, for a
 //   profiler.)
 
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -147,6 +153,8 @@ struct Prompt {
 
 // Extra passes over the replays after the measured one (for profilers).
 int g_replay_passes = 0;
+// --greedy: every trace greedy (default: a quarter greedy, the rest sampled).
+bool g_greedy_only = false;
 
 int RunModel(const std::string& label, const std::string& path, const std::vector<Prompt>& prompts, int max_tokens,
              int threads) {
@@ -164,7 +172,7 @@ int RunModel(const std::string& label, const std::string& path, const std::vecto
   const absl::Time gen_wall0 = absl::Now();
   for (size_t i = 0; i < prompts.size(); ++i) {
     inf::SamplingParams p;
-    if (i % 4 == 0) {
+    if (g_greedy_only || i % 4 == 0) {
       p.greedy = true;
     } else {
       p.temperature = 0.8f;
@@ -246,7 +254,8 @@ int RunModel(const std::string& label, const std::string& path, const std::vecto
 int main(int argc, char** argv) {
   namespace inf = stepproof::inference;
   int n_traces = 40, threads = 1;
-  bool large = false, only_large = false;
+  bool large = false, only_large = false, r1 = false, only_r1 = false;
+  int r1_traces = 4, r1_tokens = 64;
   // Multi-token kernel caps to compare in this run (none = the per-row dots
   // and per-(token, head) attention the engine had before cpu_gemm).
   std::vector<inf::GemmIsa> caps = {inf::GemmIsa::kAvx512};
@@ -258,14 +267,26 @@ int main(int argc, char** argv) {
       threads = std::atoi(argv[++i]);
     } else if (a == "--replay_passes" && i + 1 < argc) {
       stepproof::g_replay_passes = std::atoi(argv[++i]);
+    } else if (a == "--greedy") {
+      stepproof::g_greedy_only = true;
     } else if (a == "--compare_kernels") {
       caps = {inf::GemmIsa::kNone, inf::GemmIsa::kAvx2, inf::GemmIsa::kAvx512};
     } else if (a == "--large") {
       large = true;
     } else if (a == "--only_large") {
       large = only_large = true;
+    } else if (a == "--r1_shape") {
+      r1 = true;
+    } else if (a == "--only_r1_shape") {
+      r1 = only_r1 = true;
+    } else if (a == "--r1_traces" && i + 1 < argc) {
+      r1_traces = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--r1_tokens" && i + 1 < argc) {
+      r1_tokens = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: %s [--traces N] [--threads N] [--large | --only_large] [--compare_kernels]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--traces N] [--threads N] [--large | --only_large] [--r1_shape | --only_r1_shape]\n"
+                   "          [--r1_traces N] [--r1_tokens N] [--greedy] [--compare_kernels] [--replay_passes N]\n",
                    argv[0]);
       return 2;
     }
@@ -275,7 +296,7 @@ int main(int argc, char** argv) {
     inf::SetMaxGemmIsa(cap);
     std::printf("== multi-token kernels: %s\n", inf::GemmIsaName(inf::SelectGemmIsa(true)));
     const std::string embedded = "models/stepproof-arith.gguf";
-    if (!only_large) {
+    if (!only_large && !only_r1) {
       std::mt19937 rng(7);
       std::uniform_int_distribution<int> num(10, 9999);
       std::vector<stepproof::Prompt> prompts;
@@ -291,7 +312,7 @@ int main(int argc, char** argv) {
       rc |= stepproof::RunModel("embedded model, Q8_0 copy", q8, prompts, 240, threads);
       std::remove(q8.c_str());
     }
-    if (large) {
+    if (large && !only_r1) {
       const std::string path = absl::StrCat("/tmp/stepproof_replay_bench_large_", getpid(), ".gguf");
       inf::testing::TinyModelSpec spec;
       spec.n_layer = 8;
@@ -308,6 +329,21 @@ int main(int argc, char** argv) {
         prompts.push_back({absl::StrCat("sixteen bytes ", 10 + i), {}});
       }
       rc |= stepproof::RunModel("random Q8_0 model, 8 x 1024", path, prompts, 64, threads);
+      std::remove(path.c_str());
+    }
+    if (r1) {
+      const std::string path = absl::StrCat("/tmp/stepproof_replay_bench_r1_", getpid(), ".gguf");
+      std::printf("writing the DeepSeek-R1-Distill-Qwen-1.5B-shaped Q8_0 model to %s ...\n", path.c_str());
+      std::fflush(stdout);
+      if (absl::Status s = inf::testing::WriteR1Distill15BShapeQ8_0(path, /*tokenizer=*/true); !s.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+        std::remove(path.c_str());
+        return 1;
+      }
+      std::vector<stepproof::Prompt> prompts;
+      for (int i = 0; i < r1_traces; ++i) prompts.push_back({absl::StrCat("sixteen bytes ", 10 + i), {}});
+      rc |= stepproof::RunModel("random Q8_0 model, DeepSeek-R1-Distill-Qwen-1.5B shape", path, prompts, r1_tokens,
+                                threads);
       std::remove(path.c_str());
     }
   }

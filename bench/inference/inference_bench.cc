@@ -34,6 +34,7 @@
 #include "inference/gguf_writer.h"
 #include "inference/model.h"
 #include "inference/thread_pool.h"
+#include "tests/inference/test_models.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -114,59 +115,6 @@ double ReadBandwidth(ThreadPool& pool) {
   return std::max(best[0], best[1]);
 }
 
-// Writes the DeepSeek-R1-Distill-Qwen-1.5B-shaped random Q8_0 model.
-absl::Status WriteBigModel(const std::string& path) {
-  const int n_embd = 1536, n_layer = 28, n_head = 12, n_kv = 2, hd = 128, n_ff = 8960, n_vocab = 151936;
-  GgufWriter w;
-  w.SetString("general.architecture", "qwen2");
-  w.SetString("general.name", "random DeepSeek-R1-Distill-Qwen-1.5B shape (Q8_0)");
-  w.SetUint32("qwen2.block_count", n_layer);
-  w.SetUint32("qwen2.context_length", 131072);
-  w.SetUint32("qwen2.embedding_length", n_embd);
-  w.SetUint32("qwen2.feed_forward_length", n_ff);
-  w.SetUint32("qwen2.attention.head_count", n_head);
-  w.SetUint32("qwen2.attention.head_count_kv", n_kv);
-  w.SetFloat32("qwen2.rope.freq_base", 10000.0f);
-  w.SetFloat32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
-  uint64_t seed = 1;
-  // Random Q8_0 blocks: scale 1/(127 * sqrt(cols)), uniform int8 values.
-  auto q8 = [&w, &seed](const std::string& name, int64_t cols, int64_t rows) {
-    const uint16_t d = FloatToFp16(1.0f / (127.0f * std::sqrt(static_cast<float>(cols))) * 1.7f);
-    const uint64_t s = seed++;
-    w.AddTensorLazy(name, TensorType::kQ8_0, {cols, rows}, [d, s](uint8_t* dst, uint64_t n) {
-      std::mt19937_64 rng(s);
-      for (uint64_t b = 0; b + 34 <= n; b += 34) {
-        std::memcpy(dst + b, &d, 2);
-        for (int i = 0; i < 32; i += 8) {
-          const uint64_t r = rng();
-          std::memcpy(dst + b + 2 + i, &r, 8);
-        }
-      }
-    });
-  };
-  auto ones = [&w](const std::string& name, int64_t n, float v) {
-    w.AddTensorFromFloats(name, TensorType::kF32, {n}, std::vector<float>(n, v));
-  };
-  q8("token_embd.weight", n_embd, n_vocab);
-  for (int l = 0; l < n_layer; ++l) {
-    const std::string p = absl::StrCat("blk.", l, ".");
-    ones(p + "attn_norm.weight", n_embd, 1.0f);
-    q8(p + "attn_q.weight", n_embd, n_head * hd);
-    q8(p + "attn_k.weight", n_embd, n_kv * hd);
-    q8(p + "attn_v.weight", n_embd, n_kv * hd);
-    ones(p + "attn_q.bias", n_head * hd, 0.01f);
-    ones(p + "attn_k.bias", n_kv * hd, 0.01f);
-    ones(p + "attn_v.bias", n_kv * hd, 0.01f);
-    q8(p + "attn_output.weight", n_head * hd, n_embd);
-    ones(p + "ffn_norm.weight", n_embd, 1.0f);
-    q8(p + "ffn_gate.weight", n_embd, n_ff);
-    q8(p + "ffn_up.weight", n_embd, n_ff);
-    q8(p + "ffn_down.weight", n_ff, n_embd);
-  }
-  ones("output_norm.weight", n_embd, 1.0f);
-  q8("output.weight", n_embd, n_vocab);
-  return w.WriteFile(path);
-}
 
 double ProcessCpuSeconds() {
   timespec t;
@@ -284,7 +232,7 @@ int main(int argc, char** argv) {
     std::string path = absl::GetFlag(FLAGS_big_model_path);
     if (path.empty()) path = absl::StrCat("/tmp/stepproof-bench-r1-qwen-1.5b-shape-q8_0-", getpid(), ".gguf");
     const absl::Time t0 = absl::Now();
-    absl::Status s = WriteBigModel(path);
+    absl::Status s = stepproof::inference::testing::WriteR1Distill15BShapeQ8_0(path, /*tokenizer=*/false);
     if (!s.ok()) {
       std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
       std::remove(path.c_str());

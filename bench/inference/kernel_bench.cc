@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "inference/cpu_gemm.h"
 #include "inference/cpu_kernels.h"
 #include "inference/tensor_type.h"
 
@@ -118,6 +119,43 @@ BENCHMARK(BM_MatMulQ8_0)
     ->Args({0, 1536, 2})
     ->Args({1, 1536, 2})
     ->UseRealTime();
+
+// The multi-token Q8_0 product of prefill and replay (GemmQ8_0, one thread):
+// `rows` rows of `cols` (L2/L3-resident for 1536 x 1024) times `tokens`
+// activations. Reported as multiply-accumulates per second (items).
+void BM_GemmQ8_0(benchmark::State& state) {
+  const GemmIsa isa = static_cast<GemmIsa>(state.range(0));
+  const int64_t rows = state.range(1), cols = state.range(2), tokens = state.range(3);
+  if (SelectGemmIsa(true) < isa) {
+    state.SkipWithError("not supported by this CPU");
+    return;
+  }
+  const int64_t row_bytes = cols / 32 * kQ8_0BlockBytes;
+  const std::vector<uint8_t> m = RandomQ8_0Rows(rows, cols, 1);
+  std::vector<float> x(static_cast<size_t>(cols * tokens));
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (float& v : x) v = u(rng);
+  const int64_t xq_stride = cols / 32 * kActivationBlockBytes;
+  const int64_t xa_stride = GemmQ8_0ActivationBytes(isa, cols);
+  std::vector<uint8_t> xq(static_cast<size_t>(xq_stride * tokens)), xa(static_cast<size_t>(xa_stride * tokens));
+  for (int64_t t = 0; t < tokens; ++t) {
+    QuantizeActivationsFast(isa, x.data() + t * cols, cols, xq.data() + t * xq_stride);
+    PrepareGemmQ8_0Activations(isa, xq.data() + t * xq_stride, cols, xa.data() + t * xa_stride);
+  }
+  std::vector<float> y(static_cast<size_t>(rows * tokens));
+  for (auto _ : state) {
+    GemmQ8_0(isa, m.data(), row_bytes, rows, cols, xa.data(), xa_stride, tokens, y.data(), rows);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * rows * cols * tokens);
+  state.SetLabel(isa == GemmIsa::kAvx512 ? "avx512vnni" : "avx2");
+}
+BENCHMARK(BM_GemmQ8_0)
+    ->ArgNames({"isa", "rows", "cols", "tokens"})
+    ->Args({static_cast<int>(GemmIsa::kAvx2), 1024, 1536, 64})
+    ->Args({static_cast<int>(GemmIsa::kAvx512), 1024, 1536, 64})
+    ->Args({static_cast<int>(GemmIsa::kAvx512), 1024, 8960, 64});
 
 }  // namespace
 }  // namespace stepproof::inference

@@ -231,6 +231,7 @@ absl::StatusOr<ReplayReport> Replay(absl::Span<const prov::StepRecord> records, 
   std::vector<float> prompt_hidden;
   std::vector<float> chunk_rows;
   std::vector<int32_t> positions;
+  std::vector<TokenCheck> checks;
   auto compare_chunk = [&](int64_t c) {
     ChunkReplay r;
     r.chunk = c;
@@ -252,15 +253,26 @@ absl::StatusOr<ReplayReport> Replay(absl::Span<const prov::StepRecord> records, 
         !s.ok()) {
       return s;
     }
+    // The token checks of this chunk (each a sampler run over the whole
+    // vocabulary: on a 152k vocabulary, as much work as a layer) are
+    // independent: spread them over the model's threads.
+    checks.assign(end - begin, TokenCheck{});
+    model->pool().ParallelFor(end - begin, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = begin + b; t < begin + e; ++t) {
+        const int64_t i = t - P + 1;  // the generated token these logits choose
+        if (i < 0 || i >= G) continue;
+        float* logits = out.logits.data() + (t - begin) * n_vocab;
+        for (int32_t v = n_text; v < n_vocab; ++v) logits[v] = -INFINITY;
+        checks[t - begin] = CheckToken(absl::MakeConstSpan(logits, n_vocab), params, static_cast<uint64_t>(P + i),
+                                       generated[i], tok_tol);
+      }
+    });
     for (int64_t t = begin; t < end; ++t) {
       const float* hidden = out.hidden.data() + (t - begin) * E;
       if (t < P) prompt_hidden.insert(prompt_hidden.end(), hidden, hidden + E);
       const int64_t i = t - P + 1;  // the generated token these logits choose
       if (i < 0 || i >= G) continue;
-      float* logits = out.logits.data() + (t - begin) * n_vocab;
-      for (int32_t v = n_text; v < n_vocab; ++v) logits[v] = -INFINITY;
-      const TokenCheck check = CheckToken(absl::MakeConstSpan(logits, n_vocab), params,
-                                          static_cast<uint64_t>(P + i), generated[i], tok_tol);
+      const TokenCheck& check = checks[t - begin];
       if (!check.accepted) {
         ++report.tokens_rejected;
         token_reasons[step_of[i]].push_back(absl::StrCat("token ", i, " is ", generated[i], "; the sampler chooses ",
