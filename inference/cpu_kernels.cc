@@ -553,9 +553,12 @@ bool CpuSupportsAvx512Vnni() {
 
 namespace {
 std::atomic<bool> avx512_allowed{true};
+std::atomic<bool> guided_chunks{true};
 }  // namespace
 
 void SetAvx512KernelsAllowed(bool allowed) { avx512_allowed.store(allowed, std::memory_order_relaxed); }
+
+void SetGuidedMatMulChunks(bool guided) { guided_chunks.store(guided, std::memory_order_relaxed); }
 
 bool Avx512KernelsEnabled() { return avx512_allowed.load(std::memory_order_relaxed) && CpuSupportsAvx512Vnni(); }
 
@@ -744,9 +747,27 @@ void MatMul(ThreadPool& pool, bool use_avx2, absl::Span<const MatMulTask> tasks,
   // Small products are not worth waking the workers for. Otherwise about 8
   // chunks per thread: long sequential streams for the prefetchers, and
   // enough chunks to rebalance around a descheduled thread.
-  const int64_t grain = total * cols * n_tokens < min_parallel_work
-                            ? total
-                            : std::max<int64_t>(16, total / (int64_t{pool.size()} * 8));
+  if (total * cols * n_tokens < min_parallel_work) {
+    work(0, total);
+    return;
+  }
+  if (gemm == GemmIsa::kNone && pool.size() > 1 && guided_chunks.load(std::memory_order_relaxed)) {
+    // One token (memory-bound): chunks taken in order that shrink from
+    // 1/(2 x threads) of the rows left to ~16 KiB of rows, so that no thread
+    // waits long for another's last chunk (equal chunks of 1/16 left one
+    // thread idle for ~half a chunk at the end of every product: ~3%).
+    const int64_t row_bytes = std::max<int64_t>(1, tasks[0].w->row_bytes);
+    const int64_t min_rows = std::max<int64_t>(1, (int64_t{16} << 10) / row_bytes);
+    std::vector<int64_t> bounds = {0};
+    for (int64_t r = 0; r < total;) {
+      r += std::min(total - r, std::max(min_rows, (total - r) / (2 * int64_t{pool.size()})));
+      bounds.push_back(r);
+    }
+    pool.ParallelFor(static_cast<int64_t>(bounds.size()) - 1, 1,
+                     [&](int64_t b, int64_t e) { work(bounds[b], bounds[e]); });
+    return;
+  }
+  const int64_t grain = std::max<int64_t>(16, total / (int64_t{pool.size()} * 8));
   pool.ParallelFor(total, grain, work);
 }
 

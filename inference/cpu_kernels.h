@@ -61,6 +61,11 @@ bool CpuSupportsAvx512Vnni();
 // CPU supports it and this is on.
 void SetAvx512KernelsAllowed(bool allowed);
 bool Avx512KernelsEnabled();
+// How MatMul splits one token's rows over the threads (no effect on the
+// bits): guided (default: chunks that shrink from 1/(2 x threads) of what is
+// left down to ~16 KiB of rows, so the threads finish together) or fixed
+// (~8 equal chunks per thread). A process-wide switch for benchmarks.
+void SetGuidedMatMulChunks(bool guided);
 // Bytes of the VNNI kernel's activation layout for n values (n % 32 == 0):
 // the quantised values plus 128 as uint8 (32 per block; zero-padded to an
 // even block count), then the float scales d (padded to a multiple of 16). A

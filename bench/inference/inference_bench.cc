@@ -45,6 +45,8 @@ ABSL_FLAG(int32_t, prompt_tokens, 64, "prefill length");
 ABSL_FLAG(int32_t, decode_tokens, 32, "decoded tokens");
 ABSL_FLAG(std::string, embedded_model, "models/stepproof-arith.gguf", "the embedded model (skipped if absent)");
 ABSL_FLAG(std::string, big_model_path, "", "where to write the 1.5B-shaped model (default /tmp/...)");
+ABSL_FLAG(bool, compare_chunking, true,
+          "1.5B shape: also decode with MatMul's fixed row chunks (the guided chunks' baseline)");
 ABSL_FLAG(bool, big, true, "run the DeepSeek-R1-Distill-Qwen-1.5B-shaped model");
 ABSL_FLAG(bool, compare_avx512, true,
           "where the CPU has AVX-512 VNNI, decode the big model with the AVX2 Q8_0 kernel and with the VNNI one "
@@ -122,12 +124,21 @@ double ProcessCpuSeconds() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
-// Prefill, then decode_tokens tokens per entry of `avx512_paths` (the Q8_0
-// kernel path: false = AVX2, true = AVX-512 VNNI), interleaved token by token
-// so that both paths see the same load; results are bit-identical, so the
-// paths share one KV cache.
+// A decode configuration: the Q8_0 kernel path (AVX2 or AVX-512 VNNI) and
+// MatMul's row chunking (guided or fixed; SetGuidedMatMulChunks).
+struct DecodePath {
+  bool avx512 = true;
+  bool guided = true;
+  std::string Name() const {
+    return absl::StrCat("Q8_0 on ", avx512 ? "avx512vnni" : "avx2", guided ? "" : ", fixed chunks");
+  }
+};
+
+// Prefill, then decode_tokens tokens per entry of `paths`, interleaved token
+// by token so that all paths see the same load; results are bit-identical,
+// so the paths share one KV cache.
 int RunModel(const std::string& label, const std::string& path, double bandwidth,
-             const std::vector<bool>& avx512_paths) {
+             const std::vector<DecodePath>& paths) {
   absl::StatusOr<GgufFile> f = GgufFile::Open(path);
   if (!f.ok()) {
     std::fprintf(stderr, "%s: %s\n", label.c_str(), std::string(f.status().message()).c_str());
@@ -140,7 +151,7 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
     return 1;
   }
   Model& m = **model;
-  const int32_t n_paths = static_cast<int32_t>(avx512_paths.size());
+  const int32_t n_paths = static_cast<int32_t>(paths.size());
   const int32_t n_prompt = std::min(absl::GetFlag(FLAGS_prompt_tokens), m.config().context_length / 2);
   const int32_t n_decode =
       std::min(absl::GetFlag(FLAGS_decode_tokens), (m.config().context_length / 2 - 1) / n_paths);
@@ -168,7 +179,8 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
   const double prefill = n_prompt / absl::ToDoubleSeconds(absl::Now() - t0);
   std::vector<std::vector<double>> token_s(n_paths), cpu_s(n_paths);
   for (int32_t i = 0; i < n_decode * n_paths; ++i) {
-    SetAvx512KernelsAllowed(avx512_paths[i % n_paths]);
+    SetAvx512KernelsAllowed(paths[i % n_paths].avx512);
+    SetGuidedMatMulChunks(paths[i % n_paths].guided);
     const int32_t tok = (i * 31 + 7) % m.config().n_vocab, p = n_prompt + i;
     const absl::Time s = absl::Now();
     const double c = ProcessCpuSeconds();
@@ -177,6 +189,7 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
     token_s[i % n_paths].push_back(absl::ToDoubleSeconds(absl::Now() - s));
   }
   SetAvx512KernelsAllowed(true);
+  SetGuidedMatMulChunks(true);
   const double bytes = static_cast<double>(m.weight_bytes_per_token());
   const double limit = bandwidth / bytes;
   std::printf("%s\n  %lld params, %.1f MB of weights read per decoded token, %d threads\n", label.c_str(),
@@ -195,8 +208,7 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
                 "%.1f%% of the limit\n",
                 !m.uses_avx2()     ? "portable kernels"
                 : n_paths == 1     ? "default kernels"
-                : avx512_paths[k] ? "Q8_0 on avx512vnni"
-                                   : "Q8_0 on avx2",
+                                   : paths[k].Name().c_str(),
                 n_decode, decode, decode * bytes / 1e9, limit, 100.0 * decode / limit);
     std::printf("    median token %.2f tokens/s = %.1f%% of the limit (fastest token %.1f%%); "
                 "%.1f ms of CPU per token (%.2f GB/s per CPU-second)\n",
@@ -224,7 +236,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   const std::string embedded = absl::GetFlag(FLAGS_embedded_model);
   if (access(embedded.c_str(), R_OK) == 0) {
-    rc |= RunModel(absl::StrCat("embedded model ", embedded), embedded, bandwidth, {true});
+    rc |= RunModel(absl::StrCat("embedded model ", embedded), embedded, bandwidth, {DecodePath{}});
   } else {
     std::printf("embedded model %s: absent, skipped\n", embedded.c_str());
   }
@@ -239,8 +251,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("wrote %s in %.1f s\n", path.c_str(), absl::ToDoubleSeconds(absl::Now() - t0));
-    std::vector<bool> paths = {true};
-    if (CpuSupportsAvx512Vnni() && absl::GetFlag(FLAGS_compare_avx512)) paths = {false, true};
+    std::vector<DecodePath> paths = {DecodePath{}};
+    if (CpuSupportsAvx512Vnni() && absl::GetFlag(FLAGS_compare_avx512)) paths = {{false, true}, {true, true}};
+    if (absl::GetFlag(FLAGS_compare_chunking)) paths.push_back({paths.back().avx512, false});
     for (int32_t r = 0; r < absl::GetFlag(FLAGS_runs); ++r) {
       rc |= RunModel("DeepSeek-R1-Distill-Qwen-1.5B shape, random Q8_0", path, bandwidth, paths);
     }

@@ -165,17 +165,21 @@ TEST(Q8_0VnniTest, MatMulIsBitIdenticalToAvx2Path) {
     const std::vector<float> x = RandomX(tokens * cols, rng);
     std::vector<std::vector<float>> outs;
     for (bool vnni : {false, true}) {
-      for (int threads : {1, 3}) {
-        SetAvx512KernelsAllowed(vnni);
-        ASSERT_EQ(Avx512KernelsEnabled(), vnni);
-        ThreadPool pool(threads);
-        std::vector<float> y(static_cast<size_t>(tokens * rows));
-        const MatMulTask task{&w, y.data()};
-        MatMul(pool, true, absl::MakeConstSpan(&task, 1), x.data(), tokens, /*min_parallel_work=*/0);
-        outs.push_back(y);
+      for (int threads : {1, 2, 3}) {
+        for (bool guided : {false, true}) {
+          SetAvx512KernelsAllowed(vnni);
+          SetGuidedMatMulChunks(guided);
+          ASSERT_EQ(Avx512KernelsEnabled(), vnni);
+          ThreadPool pool(threads);
+          std::vector<float> y(static_cast<size_t>(tokens * rows));
+          const MatMulTask task{&w, y.data()};
+          MatMul(pool, true, absl::MakeConstSpan(&task, 1), x.data(), tokens, /*min_parallel_work=*/0);
+          outs.push_back(y);
+        }
       }
     }
     SetAvx512KernelsAllowed(true);
+    SetGuidedMatMulChunks(true);
     for (size_t i = 1; i < outs.size(); ++i) {
       ASSERT_EQ(std::memcmp(outs[i].data(), outs[0].data(), outs[0].size() * 4), 0) << "run " << i;
     }
