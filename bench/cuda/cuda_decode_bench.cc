@@ -43,6 +43,7 @@
 #include "inference/gguf_writer.h"
 #include "inference/model.h"
 #include "inference/tensor_type.h"
+#include "tests/inference/test_models.h"
 
 ABSL_FLAG(std::string, batches, "1,8,32", "decode batch sizes");
 ABSL_FLAG(std::string, types, "bf16,q8_0", "weight types: bf16, q8_0");
@@ -79,79 +80,9 @@ double CopyBandwidth() {
   return 2.0 * static_cast<double>(bytes) / (best_ms * 1e-3);
 }
 
-uint64_t SplitMix(uint64_t& s) {
-  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// The 1.5B shape with random weights of `type` (BF16 or Q8_0).
-absl::Status WriteModel(const std::string& path, TensorType type) {
-  const int n_embd = 1536, n_layer = 28, n_head = 12, n_kv = 2, hd = 128, n_ff = 8960, n_vocab = 151936;
-  GgufWriter w;
-  w.SetString("general.architecture", "qwen2");
-  w.SetString("general.name", absl::StrCat("random DeepSeek-R1-Distill-Qwen-1.5B shape (",
-                                           std::string(TensorTypeName(type)), ")"));
-  w.SetUint32("qwen2.block_count", n_layer);
-  w.SetUint32("qwen2.context_length", 131072);
-  w.SetUint32("qwen2.embedding_length", n_embd);
-  w.SetUint32("qwen2.feed_forward_length", n_ff);
-  w.SetUint32("qwen2.attention.head_count", n_head);
-  w.SetUint32("qwen2.attention.head_count_kv", n_kv);
-  w.SetFloat32("qwen2.rope.freq_base", 10000.0f);
-  w.SetFloat32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
-  uint64_t seed = 1;
-  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) {
-    const float scale = 1.7f / std::sqrt(static_cast<float>(cols));
-    const uint64_t s0 = seed++;
-    w.AddTensorLazy(name, type, {cols, rows}, [type, scale, s0](uint8_t* dst, uint64_t n) {
-      uint64_t s = s0;
-      if (type == TensorType::kQ8_0) {
-        const uint16_t d = FloatToFp16(scale / 127.0f);
-        for (uint64_t b = 0; b + 34 <= n; b += 34) {
-          std::memcpy(dst + b, &d, 2);
-          for (int i = 0; i < 32; i += 8) {
-            const uint64_t r = SplitMix(s);
-            std::memcpy(dst + b + 2 + i, &r, 8);
-          }
-        }
-      } else {  // BF16: uniform in [-scale, scale)
-        for (uint64_t i = 0; i + 2 <= n; i += 2) {
-          const float u = static_cast<float>(SplitMix(s) >> 40) * 0x1.0p-24f;
-          const uint16_t h = FloatToBf16((2.0f * u - 1.0f) * scale);
-          std::memcpy(dst + i, &h, 2);
-        }
-      }
-    });
-  };
-  auto ones = [&w](const std::string& name, int64_t n, float v) {
-    w.AddTensorFromFloats(name, TensorType::kF32, {n}, std::vector<float>(n, v));
-  };
-  matrix("token_embd.weight", n_embd, n_vocab);
-  for (int l = 0; l < n_layer; ++l) {
-    const std::string p = absl::StrCat("blk.", l, ".");
-    ones(p + "attn_norm.weight", n_embd, 1.0f);
-    matrix(p + "attn_q.weight", n_embd, n_head * hd);
-    matrix(p + "attn_k.weight", n_embd, n_kv * hd);
-    matrix(p + "attn_v.weight", n_embd, n_kv * hd);
-    ones(p + "attn_q.bias", n_head * hd, 0.01f);
-    ones(p + "attn_k.bias", n_kv * hd, 0.01f);
-    ones(p + "attn_v.bias", n_kv * hd, 0.01f);
-    matrix(p + "attn_output.weight", n_head * hd, n_embd);
-    ones(p + "ffn_norm.weight", n_embd, 1.0f);
-    matrix(p + "ffn_gate.weight", n_embd, n_ff);
-    matrix(p + "ffn_up.weight", n_embd, n_ff);
-    matrix(p + "ffn_down.weight", n_ff, n_embd);
-  }
-  ones("output_norm.weight", n_embd, 1.0f);
-  matrix("output.weight", n_embd, n_vocab);
-  return w.WriteFile(path);
-}
-
 int RunType(const std::string& name, TensorType type, const std::vector<int>& batches, double bandwidth) {
   const std::string path = absl::StrCat(absl::GetFlag(FLAGS_model_dir), "/cuda_bench_", name, "_", getpid(), ".gguf");
-  if (absl::Status s = WriteModel(path, type); !s.ok()) {
+  if (absl::Status s = inference::testing::WriteR1Distill15BShape(path, type, /*tokenizer=*/false); !s.ok()) {
     std::fprintf(stderr, "%s: %s\n", path.c_str(), std::string(s.message()).c_str());
     return 1;
   }

@@ -335,7 +335,8 @@ int main(int argc, char** argv) {
       const std::string path = absl::StrCat("/tmp/stepproof_replay_bench_r1_", getpid(), ".gguf");
       std::printf("writing the DeepSeek-R1-Distill-Qwen-1.5B-shaped Q8_0 model to %s ...\n", path.c_str());
       std::fflush(stdout);
-      if (absl::Status s = inf::testing::WriteR1Distill15BShapeQ8_0(path, /*tokenizer=*/true); !s.ok()) {
+      if (absl::Status s = inf::testing::WriteR1Distill15BShape(path, inf::TensorType::kQ8_0, /*tokenizer=*/true);
+          !s.ok()) {
         std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
         std::remove(path.c_str());
         return 1;

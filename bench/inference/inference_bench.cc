@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
     std::string path = absl::GetFlag(FLAGS_big_model_path);
     if (path.empty()) path = absl::StrCat("/tmp/stepproof-bench-r1-qwen-1.5b-shape-q8_0-", getpid(), ".gguf");
     const absl::Time t0 = absl::Now();
-    absl::Status s = stepproof::inference::testing::WriteR1Distill15BShapeQ8_0(path, /*tokenizer=*/false);
+    absl::Status s = stepproof::inference::testing::WriteR1Distill15BShape(path, TensorType::kQ8_0, /*tokenizer=*/false);
     if (!s.ok()) {
       std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
       std::remove(path.c_str());

@@ -152,17 +152,30 @@ inline GgufWriter TinyModel(const TinyModelSpec& s) {
   return w;
 }
 
-// A random Q8_0 model of DeepSeek-R1-Distill-Qwen-1.5B's exact shape (hidden
-// 1536, 28 layers, 12 heads, 2 KV heads, head dim 128, FFN 8960, vocab
-// 151936, untied output; ~1.9 GB) for the benchmarks: speed does not depend on
-// the values. Blocks are written lazily, a tensor at a time. With
-// `tokenizer`, the byte tokenizer above padded to the full vocabulary
-// (so clients that load a tokenizer, such as replay, can run it).
-inline absl::Status WriteR1Distill15BShapeQ8_0(const std::string& path, bool tokenizer) {
+// SplitMix64: a fast, seedable stream for bulk random weights.
+inline uint64_t SplitMix64(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// A random model of DeepSeek-R1-Distill-Qwen-1.5B's exact shape (hidden 1536,
+// 28 layers, 12 heads, 2 KV heads, head dim 128, FFN 8960, vocab 151936,
+// untied output) with 2-D matrices of `type` (Q8_0: ~1.9 GB, or BF16: ~3.6
+// GB), for the benchmarks: speed does not depend on the values. Matrices are
+// written lazily, one at a time, uniform in +-1.7/sqrt(cols). With
+// `tokenizer`, the byte tokenizer above padded to the full vocabulary (so
+// clients that load a tokenizer, such as replay, can run it).
+inline absl::Status WriteR1Distill15BShape(const std::string& path, TensorType type, bool tokenizer) {
+  if (type != TensorType::kQ8_0 && type != TensorType::kBF16) {
+    return absl::InvalidArgumentError("the 1.5B-shape model is written as Q8_0 or BF16 only");
+  }
   const int n_embd = 1536, n_layer = 28, n_head = 12, n_kv = 2, hd = 128, n_ff = 8960, n_vocab = 151936;
   GgufWriter w;
   w.SetString("general.architecture", "qwen2");
-  w.SetString("general.name", "random DeepSeek-R1-Distill-Qwen-1.5B shape (Q8_0)");
+  w.SetString("general.name", absl::StrCat("random DeepSeek-R1-Distill-Qwen-1.5B shape (",
+                                           std::string(TensorTypeName(type)), ")"));
   w.SetUint32("qwen2.block_count", n_layer);
   w.SetUint32("qwen2.context_length", 131072);
   w.SetUint32("qwen2.embedding_length", n_embd);
@@ -173,17 +186,25 @@ inline absl::Status WriteR1Distill15BShapeQ8_0(const std::string& path, bool tok
   w.SetFloat32("qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
   if (tokenizer) AddTokenizer(w, n_vocab);
   uint64_t seed = 1;
-  // Random Q8_0 blocks: scale 1.7/(127 * sqrt(cols)), uniform int8 values.
-  auto q8 = [&w, &seed](const std::string& name, int64_t cols, int64_t rows) {
-    const uint16_t d = FloatToFp16(1.0f / (127.0f * std::sqrt(static_cast<float>(cols))) * 1.7f);
-    const uint64_t s = seed++;
-    w.AddTensorLazy(name, TensorType::kQ8_0, {cols, rows}, [d, s](uint8_t* dst, uint64_t n) {
-      std::mt19937_64 rng(s);
-      for (uint64_t b = 0; b + 34 <= n; b += 34) {
-        std::memcpy(dst + b, &d, 2);
-        for (int i = 0; i < 32; i += 8) {
-          const uint64_t r = rng();
-          std::memcpy(dst + b + 2 + i, &r, 8);
+  auto matrix = [&](const std::string& name, int64_t cols, int64_t rows) {
+    const float scale = 1.7f / std::sqrt(static_cast<float>(cols));
+    const uint64_t s0 = seed++;
+    w.AddTensorLazy(name, type, {cols, rows}, [type, scale, s0](uint8_t* dst, uint64_t n) {
+      uint64_t s = s0;
+      if (type == TensorType::kQ8_0) {  // scale/127 per block, uniform int8 values
+        const uint16_t d = FloatToFp16(scale / 127.0f);
+        for (uint64_t b = 0; b + 34 <= n; b += 34) {
+          std::memcpy(dst + b, &d, 2);
+          for (int i = 0; i < 32; i += 8) {
+            const uint64_t r = SplitMix64(s);
+            std::memcpy(dst + b + 2 + i, &r, 8);
+          }
+        }
+      } else {  // BF16: uniform in [-scale, scale)
+        for (uint64_t i = 0; i + 2 <= n; i += 2) {
+          const float u = static_cast<float>(SplitMix64(s) >> 40) * 0x1.0p-24f;
+          const uint16_t h = FloatToBf16((2.0f * u - 1.0f) * scale);
+          std::memcpy(dst + i, &h, 2);
         }
       }
     });
@@ -191,24 +212,24 @@ inline absl::Status WriteR1Distill15BShapeQ8_0(const std::string& path, bool tok
   auto ones = [&w](const std::string& name, int64_t n, float v) {
     w.AddTensorFromFloats(name, TensorType::kF32, {n}, std::vector<float>(n, v));
   };
-  q8("token_embd.weight", n_embd, n_vocab);
+  matrix("token_embd.weight", n_embd, n_vocab);
   for (int l = 0; l < n_layer; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");
     ones(p + "attn_norm.weight", n_embd, 1.0f);
-    q8(p + "attn_q.weight", n_embd, n_head * hd);
-    q8(p + "attn_k.weight", n_embd, n_kv * hd);
-    q8(p + "attn_v.weight", n_embd, n_kv * hd);
+    matrix(p + "attn_q.weight", n_embd, n_head * hd);
+    matrix(p + "attn_k.weight", n_embd, n_kv * hd);
+    matrix(p + "attn_v.weight", n_embd, n_kv * hd);
     ones(p + "attn_q.bias", n_head * hd, 0.01f);
     ones(p + "attn_k.bias", n_kv * hd, 0.01f);
     ones(p + "attn_v.bias", n_kv * hd, 0.01f);
-    q8(p + "attn_output.weight", n_head * hd, n_embd);
+    matrix(p + "attn_output.weight", n_head * hd, n_embd);
     ones(p + "ffn_norm.weight", n_embd, 1.0f);
-    q8(p + "ffn_gate.weight", n_embd, n_ff);
-    q8(p + "ffn_up.weight", n_embd, n_ff);
-    q8(p + "ffn_down.weight", n_ff, n_embd);
+    matrix(p + "ffn_gate.weight", n_embd, n_ff);
+    matrix(p + "ffn_up.weight", n_embd, n_ff);
+    matrix(p + "ffn_down.weight", n_ff, n_embd);
   }
   ones("output_norm.weight", n_embd, 1.0f);
-  q8("output.weight", n_embd, n_vocab);
+  matrix("output.weight", n_embd, n_vocab);
   return w.WriteFile(path);
 }
 
