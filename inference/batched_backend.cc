@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "inference/fingerprint.h"
+#include "inference/step_fingerprinter.h"
 #include "inference/step_segmenter.h"
 
 namespace stepproof::inference {
@@ -94,32 +95,12 @@ absl::StatusOr<GenerationResult> BatchedBackend::Generate(const GenerationReques
     return std::nullopt;
   };
 
-  // Fingerprints and delivery exactly as CpuBackend::Generate (see there).
+  // Fingerprints and delivery exactly as CpuBackend::Generate.
   StepSegmenter segmenter(&tokenizer_, SegmenterOptions{});
-  std::optional<ChunkFingerprint> prompt_fp;
-  std::vector<float> chunk_rows;
-  int64_t fingerprinted = 0;
-  std::vector<std::pair<int64_t, ChunkFingerprint>> done;
-  uint32_t first_pending_chunk = 0;
-  auto close_chunk = [&]() {
-    if (chunk_rows.empty()) return;
-    done.emplace_back(fingerprinted, MakeChunkFingerprint(chunk_rows));
-    chunk_rows.clear();
-  };
+  StepFingerprinter fingerprints(request.fingerprint, n_embd_);
   auto deliver = [&](std::vector<Step> steps) -> absl::Status {
     for (Step& step : steps) {
-      if (request.fingerprint) {
-        StepFingerprint fp;
-        fp.prompt = std::move(prompt_fp);
-        prompt_fp.reset();
-        const int64_t step_end = step.first_token_position + static_cast<int64_t>(step.token_ids.size());
-        fp.first_chunk = first_pending_chunk;
-        size_t n = 0;
-        while (n < done.size() && done[n].first <= step_end) fp.chunks.push_back(done[n++].second);
-        done.erase(done.begin(), done.begin() + n);
-        first_pending_chunk += static_cast<uint32_t>(n);
-        if (fp.prompt || !fp.chunks.empty()) step.fingerprint = EncodeStepFingerprint(fp);
-      }
+      fingerprints.Attach(step);
       if (absl::Status s = sink(step); !s.ok()) return s;
     }
     return absl::OkStatus();
@@ -144,14 +125,10 @@ absl::StatusOr<GenerationResult> BatchedBackend::Generate(const GenerationReques
       if ((stopped = stop_reason())) break;
       decode_start = now();
       result.prefill_time = e.prefill_time;
-      if (request.fingerprint && !e.prompt_hidden.empty()) prompt_fp = MakeChunkFingerprint(e.prompt_hidden);
+      fingerprints.SetPrompt(e.prompt_hidden);
     }
     ++result.generated_tokens;
-    if (request.fingerprint && e.token.id != tokenizer_.eos_id()) {
-      chunk_rows.insert(chunk_rows.end(), e.hidden.begin(), e.hidden.end());
-      ++fingerprinted;
-      if (static_cast<int64_t>(chunk_rows.size()) == kFingerprintChunkTokens * n_embd_) close_chunk();
-    }
+    if (fingerprints.enabled() && e.token.id != tokenizer_.eos_id()) fingerprints.AddToken(e.hidden);
     if (absl::Status s = deliver(segmenter.Push(e.token.id, e.token.logprob, now())); !s.ok()) return s;
     if (e.finish) {
       stopped = e.finish;
@@ -160,7 +137,7 @@ absl::StatusOr<GenerationResult> BatchedBackend::Generate(const GenerationReques
     stopped = stop_reason();
   }
   result.finish = *stopped;
-  close_chunk();
+  fingerprints.Finish();
   if (absl::Status s = deliver(segmenter.Finish(now())); !s.ok()) return s;
   result.decode_time = decode_start ? now() - *decode_start : absl::ZeroDuration();
   if (!decode_start) result.prefill_time = now() - start;

@@ -20,6 +20,7 @@
 #include "inference/gguf_tokenizer.h"
 #include "inference/model.h"
 #include "inference/model_info.h"
+#include "inference/step_fingerprinter.h"
 
 namespace stepproof::inference {
 namespace {
@@ -113,39 +114,14 @@ absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& r
   const int32_t n_text = std::min(n_vocab, tokenizer_.vocab_size());
   const Sampler sampler(request.sampling);
   StepSegmenter segmenter(&tokenizer_, SegmenterOptions{});
-  // Execution fingerprints (inference/fingerprint.h): the hidden row that
-  // produced each generated token's logits (EOS excluded) goes into chunks of
-  // 32; a completed chunk rides on the step holding its last token, the
-  // prompt's fingerprint on the first step.
+  // Execution fingerprints: inference/step_fingerprinter.h.
   const int64_t n_embd = model_->config().n_embd;
-  std::optional<ChunkFingerprint> prompt_fp;
-  if (request.fingerprint && !prompt_hidden.empty()) {
-    prompt_fp = MakeChunkFingerprint(prompt_hidden);
-    prompt_hidden = {};
-  }
-  std::vector<float> chunk_rows;
-  int64_t fingerprinted = 0;     // generated tokens whose row was taken
-  std::vector<std::pair<int64_t, ChunkFingerprint>> done;  // (end token, fp), in order
-  uint32_t first_pending_chunk = 0;
-  auto close_chunk = [&]() {
-    if (chunk_rows.empty()) return;
-    done.emplace_back(fingerprinted, MakeChunkFingerprint(chunk_rows));
-    chunk_rows.clear();
-  };
+  StepFingerprinter fingerprints(request.fingerprint, n_embd);
+  fingerprints.SetPrompt(prompt_hidden);
+  prompt_hidden = {};
   auto deliver = [&](std::vector<Step> steps) -> absl::Status {
     for (Step& step : steps) {
-      if (request.fingerprint) {
-        StepFingerprint fp;
-        fp.prompt = std::move(prompt_fp);
-        prompt_fp.reset();
-        const int64_t step_end = step.first_token_position + static_cast<int64_t>(step.token_ids.size());
-        fp.first_chunk = first_pending_chunk;
-        size_t n = 0;
-        while (n < done.size() && done[n].first <= step_end) fp.chunks.push_back(done[n++].second);
-        done.erase(done.begin(), done.begin() + n);
-        first_pending_chunk += static_cast<uint32_t>(n);
-        if (fp.prompt || !fp.chunks.empty()) step.fingerprint = EncodeStepFingerprint(fp);
-      }
+      fingerprints.Attach(step);
       if (absl::Status s = sink(step); !s.ok()) return s;
     }
     return absl::OkStatus();
@@ -156,11 +132,8 @@ absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& r
     for (int32_t i = n_text; i < n_vocab; ++i) out.logits[i] = -INFINITY;
     const SampledToken tok = sampler.Sample(out.logits, static_cast<uint64_t>(pos));
     ++result.generated_tokens;
-    if (request.fingerprint && tok.id != tokenizer_.eos_id()) {
-      const float* row = out.hidden.data() + out.hidden.size() - n_embd;
-      chunk_rows.insert(chunk_rows.end(), row, row + n_embd);
-      ++fingerprinted;
-      if (static_cast<int64_t>(chunk_rows.size()) == kFingerprintChunkTokens * n_embd) close_chunk();
+    if (fingerprints.enabled() && tok.id != tokenizer_.eos_id()) {
+      fingerprints.AddToken(absl::MakeConstSpan(out.hidden.data() + out.hidden.size() - n_embd, n_embd));
     }
     if (absl::Status s = deliver(segmenter.Push(tok.id, tok.logprob, absl::Now())); !s.ok()) return s;
     if (tok.id == tokenizer_.eos_id()) {
@@ -185,7 +158,7 @@ absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& r
     ++pos;
   }
   result.finish = *stopped;
-  close_chunk();
+  fingerprints.Finish();
   if (absl::Status s = deliver(segmenter.Finish(absl::Now())); !s.ok()) return s;
   result.decode_time = absl::Now() - decode_start;
   return result;
