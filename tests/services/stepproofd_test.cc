@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "inference/cuda/device.h"
 #include "stepproof/v1/stepproof.grpc.pb.h"
+#include "tests/reliability/daemon.h"
 #include "tests/services/test_env.h"
 
 namespace stepproof::service {
@@ -30,90 +31,10 @@ namespace {
 namespace v1 = ::stepproof::v1;
 using ::testing::HasSubstr;
 
-std::string Binary() {
-  const char* dir = std::getenv("STEPPROOF_BIN_DIR");
-  return absl::StrCat(dir != nullptr ? dir : "build/bin", "/stepproofd");
-}
-
-// A stepproofd child process with stdout and stderr captured in files.
-class Daemon {
- public:
-  Daemon(const std::filesystem::path& dir, const std::vector<std::string>& args)
-      : out_(dir / absl::StrCat("stdout.", counter_)), err_(dir / absl::StrCat("stderr.", counter_)) {
-    ++counter_;
-    pid_ = fork();
-    if (pid_ == 0) {
-      int out = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(out, 1);
-      dup2(err, 2);
-      std::vector<std::string> all = {Binary()};
-      all.insert(all.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (std::string& a : all) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Daemon() {
-    if (pid_ > 0 && !exit_code_.has_value()) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  std::string out() const { return testing::ReadFile(out_); }
-  std::string err() const { return testing::ReadFile(err_); }
-
-  // The address from the "listening on HOST:PORT" line, or "" if the process
-  // exited or `timeout` passed first.
-  std::string WaitListening(absl::Duration timeout) {
-    const absl::Time end = absl::Now() + timeout;
-    static const std::regex kLine("listening on (127\\.0\\.0\\.1:[0-9]+)\n");
-    while (absl::Now() < end) {
-      std::smatch m;
-      const std::string text = out();
-      if (std::regex_search(text, m, kLine)) return m[1];
-      if (Exited(absl::ZeroDuration()).has_value()) return "";
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return "";
-  }
-
-  // The exit code once the process ended within `timeout` (-signal if killed).
-  std::optional<int> Exited(absl::Duration timeout) {
-    if (exit_code_.has_value()) return exit_code_;
-    const absl::Time end = absl::Now() + timeout;
-    do {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        return exit_code_;
-      }
-      absl::SleepFor(absl::Milliseconds(10));
-    } while (absl::Now() < end);
-    return std::nullopt;
-  }
-
-  void Signal(int sig) { kill(pid_, sig); }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path out_, err_;
-  pid_t pid_ = -1;
-  std::optional<int> exit_code_;
-};
-
-std::unique_ptr<v1::StepProof::Stub> Connect(const std::string& address) {
-  return v1::StepProof::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-}
-
-std::string VerifierKeyLine(const std::string& out) {
-  std::smatch m;
-  static const std::regex kLine("verifier key: (\\S+)\n");
-  return std::regex_search(out, m, kLine) ? std::string(m[1]) : "";
-}
+// The child process and gRPC helpers are the reliability tests' (one copy).
+using ::stepproof::reliability::Connect;
+using ::stepproof::reliability::Daemon;
+using ::stepproof::reliability::VerifierKeyFromStdout;
 
 TEST(StepproofdTest, ServesThenStopsCleanlyAndKeepsItsStateAcrossRestarts) {
   auto dir_holder = testing::FreshDir("daemon");
@@ -128,12 +49,12 @@ TEST(StepproofdTest, ServesThenStopsCleanlyAndKeepsItsStateAcrossRestarts) {
   std::string vkey;
   std::string trace_id;
   {
-    Daemon d(dir, args);
+    Daemon d(dir.string(), "run1", args);
     const std::string address = d.WaitListening(absl::Seconds(60));
     ASSERT_FALSE(address.empty()) << d.out() << d.err();
     EXPECT_EQ(testing::ReadFile(port_file), address + "\n");
     EXPECT_THAT(d.out(), HasSubstr("created signing key " + data + "/signing-key.pem"));
-    vkey = VerifierKeyLine(d.out());
+    vkey = VerifierKeyFromStdout(d.out());
     EXPECT_TRUE(absl::StartsWith(vkey, "daemon.test/log+")) << d.out();
     struct stat st {};
     ASSERT_EQ(stat((data + "/signing-key.pem").c_str(), &st), 0);
@@ -171,11 +92,11 @@ TEST(StepproofdTest, ServesThenStopsCleanlyAndKeepsItsStateAcrossRestarts) {
     EXPECT_FALSE(absl::StrContains(d.err(), "DAEMON-SECRET"));
   }
   {
-    Daemon d(dir, args);
+    Daemon d(dir.string(), "run2", args);
     const std::string address = d.WaitListening(absl::Seconds(60));
     ASSERT_FALSE(address.empty()) << d.out() << d.err();
     EXPECT_FALSE(absl::StrContains(d.out(), "created signing key"));
-    EXPECT_EQ(VerifierKeyLine(d.out()), vkey);
+    EXPECT_EQ(VerifierKeyFromStdout(d.out()), vkey);
     auto stub = Connect(address);
     grpc::ClientContext lc;
     v1::ListTracesResponse list;
@@ -227,7 +148,7 @@ TEST(StepproofdTest, RefusesBadSetupsWithAMessageAndNonZeroExit) {
       args.push_back(model);
     }
     args.insert(args.end(), r.args.begin(), r.args.end());
-    Daemon d(dir, args);
+    Daemon d(dir.string(), "run3", args);
     std::optional<int> code = d.Exited(absl::Seconds(60));
     ASSERT_TRUE(code.has_value()) << r.message;
     EXPECT_NE(*code, 0) << r.message;
@@ -239,7 +160,7 @@ TEST(StepproofdTest, RefusesBadSetupsWithAMessageAndNonZeroExit) {
 TEST(StepproofdTest, HelpListsTheFlags) {
   auto dir_holder = testing::FreshDir("daemon_help");
   const testing::TempDir& dir = *dir_holder;
-  Daemon d(dir, {"--help"});
+  Daemon d(dir.string(), "run4", {"--help"});
   ASSERT_TRUE(d.Exited(absl::Seconds(30)).has_value());
   const std::string help = d.out() + d.err();
   for (const char* flag : {"data_dir", "listen", "model", "device", "log_origin", "threads",
@@ -254,7 +175,7 @@ TEST(StepproofdTest, WithoutModelFlagUsesTheEmbeddedModelOrSaysToPassOne) {
   auto dir_holder = testing::FreshDir("daemon_embedded");
   const testing::TempDir& dir = *dir_holder;
   const std::string data = (dir / "data").string();
-  Daemon d(dir, {"--data-dir", data, "--listen", "127.0.0.1:0", "--threads", "1"});
+  Daemon d(dir.string(), "run5", {"--data-dir", data, "--listen", "127.0.0.1:0", "--threads", "1"});
   const std::string address = d.WaitListening(absl::Seconds(120));
   if (address.empty()) {
     // A build without models/stepproof-arith.gguf.
