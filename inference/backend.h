@@ -68,6 +68,13 @@ enum class FinishReason {
 // "end_of_sequence", "max_tokens", "deadline", "cancelled", "context_full".
 std::string_view FinishReasonName(FinishReason reason);
 
+// The checks every backend makes of a request before generating, with the
+// same messages: a non-empty prompt that leaves room in the context of
+// n_ctx for at least one generated token, prompt ids in [0, n_vocab),
+// max_tokens >= 1, valid sampling settings. INVALID_ARGUMENT naming the
+// problem.
+absl::Status ValidateGenerationRequest(const GenerationRequest& request, int64_t n_ctx, int32_t n_vocab);
+
 struct GenerationResult {
   FinishReason finish = FinishReason::kEndOfSequence;
   int32_t prompt_tokens = 0;

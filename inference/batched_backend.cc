@@ -56,22 +56,8 @@ class BatchedBackend : public Backend {
   BatchScheduler scheduler_;  // last: its engine thread starts in its constructor
 };
 
-// The same checks and messages as CpuBackend's.
 absl::Status BatchedBackend::Validate(const GenerationRequest& request) const {
-  if (request.prompt_tokens.empty()) return absl::InvalidArgumentError("the prompt is empty");
-  if (static_cast<int64_t>(request.prompt_tokens.size()) >= n_ctx_) {
-    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", request.prompt_tokens.size(),
-                                                   " tokens; the context holds ", n_ctx_,
-                                                   " (room for at least one generated token is needed)"));
-  }
-  for (int32_t id : request.prompt_tokens) {
-    if (id < 0 || id >= n_vocab_) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt token id ", id, " is outside the vocabulary of ",
-                                                     n_vocab_));
-    }
-  }
-  if (request.max_tokens < 1) return absl::InvalidArgumentError("max_tokens must be >= 1");
-  return ValidateSamplingParams(request.sampling, n_vocab_);
+  return ValidateGenerationRequest(request, n_ctx_, n_vocab_);
 }
 
 absl::StatusOr<GenerationResult> BatchedBackend::Generate(const GenerationRequest& request, const StepSink& sink) {

@@ -58,21 +58,7 @@ class CpuBackend : public Backend {
 };
 
 absl::Status CpuBackend::Validate(const GenerationRequest& request) const {
-  const int32_t n_vocab = model_->config().n_vocab;
-  if (request.prompt_tokens.empty()) return absl::InvalidArgumentError("the prompt is empty");
-  if (static_cast<int64_t>(request.prompt_tokens.size()) >= n_ctx_) {
-    return absl::InvalidArgumentError(absl::StrCat("the prompt has ", request.prompt_tokens.size(),
-                                                   " tokens; the context holds ", n_ctx_,
-                                                   " (room for at least one generated token is needed)"));
-  }
-  for (int32_t id : request.prompt_tokens) {
-    if (id < 0 || id >= n_vocab) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt token id ", id, " is outside the vocabulary of ",
-                                                     n_vocab));
-    }
-  }
-  if (request.max_tokens < 1) return absl::InvalidArgumentError("max_tokens must be >= 1");
-  return ValidateSamplingParams(request.sampling, n_vocab);
+  return ValidateGenerationRequest(request, n_ctx_, model_->config().n_vocab);
 }
 
 absl::StatusOr<GenerationResult> CpuBackend::Generate(const GenerationRequest& request, const StepSink& sink) {
