@@ -56,6 +56,7 @@
 #include "merkle/hash.h"
 #include "provenance/step_record.h"
 #include "provenance/trace_header.h"
+#include "tests/fingerprint/make_trace.h"
 #include "tests/inference/test_models.h"
 
 namespace stepproof {
@@ -95,56 +96,7 @@ absl::Status QuantizedCopy(const std::string& src, const std::string& dst, inf::
   return w.WriteFile(dst);
 }
 
-struct Trace {
-  std::vector<prov::StepRecord> records;
-  int64_t tokens = 0;
-};
-
-// Generates one trace and builds the records services/generation.cc commits.
-absl::StatusOr<Trace> MakeTrace(inf::Backend& backend, const merkle::Hash& digest, const std::string& prompt,
-                                const std::vector<int32_t>* prompt_tokens, const inf::SamplingParams& sampling,
-                                int max_tokens) {
-  Trace t;
-  prov::TraceHeader h;
-  h.model_digest = digest;
-  h.model_name = "bench";
-  h.sampling.greedy = sampling.greedy;
-  h.sampling.temperature = sampling.temperature;
-  h.sampling.top_p = sampling.top_p;
-  h.sampling.top_k = static_cast<uint32_t>(sampling.top_k);
-  h.sampling.seed = sampling.seed;
-  h.sampling.max_new_tokens = static_cast<uint32_t>(max_tokens);
-  h.prompt = prompt;
-  h.backend = backend.device().backend;
-  h.device = backend.device().device;
-  h.start_unix_ms = 1700000000000;
-  h.key_name = "bench";
-  prov::StepRecord header;
-  header.trace_id = "000102030405060708090a0b0c0d0e0f";
-  header.index = 0;
-  header.kind = prov::StepKind::kHeader;
-  header.text = prov::EncodeTraceHeader(h);
-  t.records.push_back(header);
-  inf::GenerationRequest req;
-  req.prompt_tokens = prompt_tokens ? *prompt_tokens : backend.tokenizer().Encode(prompt, true);
-  req.sampling = sampling;
-  req.max_tokens = max_tokens;
-  absl::StatusOr<inf::GenerationResult> r = backend.Generate(req, [&](const inf::Step& s) {
-    prov::StepRecord rec;
-    rec.trace_id = header.trace_id;
-    rec.index = t.records.size();
-    rec.kind = s.kind == inf::StepKind::kAnswer ? prov::StepKind::kAnswer : prov::StepKind::kReasoning;
-    rec.text = s.text;
-    rec.token_ids.assign(s.token_ids.begin(), s.token_ids.end());
-    rec.logprobs = s.logprobs;
-    if (!s.fingerprint.empty()) rec.fingerprint = s.fingerprint;
-    t.records.push_back(std::move(rec));
-    return absl::OkStatus();
-  });
-  if (!r.ok()) return r.status();
-  t.tokens = r->generated_tokens;
-  return t;
-}
+using ::stepproof::testing::MadeTrace;
 
 struct Prompt {
   std::string text;
@@ -166,7 +118,7 @@ int RunModel(const std::string& label, const std::string& path, const std::vecto
   const std::string bytes = ReadAll(path);
   const merkle::Hash digest = merkle::Sha256Of(std::string_view(bytes));
   std::mt19937 rng(2026);
-  std::vector<Trace> traces;
+  std::vector<MadeTrace> traces;
   int64_t tokens = 0;
   const double gen_cpu0 = CpuSeconds();
   const absl::Time gen_wall0 = absl::Now();
@@ -179,13 +131,14 @@ int RunModel(const std::string& label, const std::string& path, const std::vecto
       p.top_p = 0.95f;
       p.seed = rng();
     }
-    absl::StatusOr<Trace> t = MakeTrace(**backend, digest, prompts[i].text,
-                                        prompts[i].tokens.empty() ? nullptr : &prompts[i].tokens, p, max_tokens);
+    absl::StatusOr<MadeTrace> t = ::stepproof::testing::MakeTrace(
+        **backend, digest, "bench", prompts[i].text, prompts[i].tokens.empty() ? nullptr : &prompts[i].tokens, p,
+        max_tokens);
     if (!t.ok()) {
       std::fprintf(stderr, "generation failed: %s\n", std::string(t.status().message()).c_str());
       return 1;
     }
-    tokens += t->tokens;
+    tokens += t->result.generated_tokens;
     traces.push_back(*std::move(t));
   }
   const double gen_cpu = CpuSeconds() - gen_cpu0;
@@ -197,7 +150,7 @@ int RunModel(const std::string& label, const std::string& path, const std::vecto
   int verified = 0;
   const double rep_cpu0 = CpuSeconds();
   const absl::Time rep_wall0 = absl::Now();
-  for (const Trace& t : traces) {
+  for (const MadeTrace& t : traces) {
     absl::StatusOr<clients::ReplayReport> r = clients::ReplayTrace(t.records, path, options);
     if (!r.ok()) {
       std::fprintf(stderr, "replay failed: %s\n", std::string(r.status().message()).c_str());
@@ -224,14 +177,14 @@ int RunModel(const std::string& label, const std::string& path, const std::vecto
   int verified_loaded = 0;
   const double once_cpu0 = CpuSeconds();
   const absl::Time once_wall0 = absl::Now();
-  for (const Trace& t : traces) {
+  for (const MadeTrace& t : traces) {
     absl::StatusOr<clients::ReplayReport> r = clients::ReplayTrace(t.records, **loaded, options);
     verified_loaded += r.ok() && r->verified;
   }
   const double once_cpu = CpuSeconds() - once_cpu0;
   const double once_wall = absl::ToDoubleSeconds(absl::Now() - once_wall0);
   for (int pass = 0; pass < g_replay_passes; ++pass) {
-    for (const Trace& t : traces) (void)clients::ReplayTrace(t.records, **loaded, options);
+    for (const MadeTrace& t : traces) (void)clients::ReplayTrace(t.records, **loaded, options);
   }
   std::printf("%s: %zu traces, %lld generated tokens, %d/%zu verified\n", label.c_str(), traces.size(),
               static_cast<long long>(tokens), verified, traces.size());

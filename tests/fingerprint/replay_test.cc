@@ -33,6 +33,7 @@
 #include "provenance/bundle.h"
 #include "provenance/step_record.h"
 #include "provenance/trace_header.h"
+#include "tests/fingerprint/make_trace.h"
 
 namespace stepproof::clients {
 namespace {
@@ -79,56 +80,18 @@ void CopyModel(const std::string& src, const std::string& dst, inf::TensorType t
   ASSERT_TRUE(s.ok()) << s;
 }
 
-struct MadeTrace {
-  std::vector<prov::StepRecord> records;
-  inf::GenerationResult result;
-};
+using ::stepproof::testing::MadeTrace;
 
 // Generates with `backend` and builds the records the service would commit
-// (services/generation.cc): a header naming `claimed_model`'s digest.
+// (tests/fingerprint/make_trace.h): a header naming `claimed_model`'s digest.
 MadeTrace MakeTrace(inf::Backend& backend, const std::string& claimed_model, const std::string& user,
                     const inf::SamplingParams& sampling, int max_tokens) {
-  MadeTrace t;
-  prov::TraceHeader h;
   const std::string bytes = ReadAll(claimed_model);
-  h.model_digest = merkle::Sha256Of(std::string_view(bytes));
-  h.model_name = "stepproof-arith";
-  h.sampling.greedy = sampling.greedy;
-  h.sampling.temperature = sampling.temperature;
-  h.sampling.top_p = sampling.top_p;
-  h.sampling.top_k = static_cast<uint32_t>(sampling.top_k);
-  h.sampling.seed = sampling.seed;
-  h.sampling.max_new_tokens = static_cast<uint32_t>(max_tokens);
-  h.prompt = inf::FormatR1Prompt("", user);
-  h.backend = backend.device().backend;
-  h.device = backend.device().device;
-  h.start_unix_ms = 1700000000000;
-  h.key_name = "test";
-  prov::StepRecord header;
-  header.trace_id = "000102030405060708090a0b0c0d0e0f";
-  header.index = 0;
-  header.kind = prov::StepKind::kHeader;
-  header.text = prov::EncodeTraceHeader(h);
-  t.records.push_back(header);
-  inf::GenerationRequest req;
-  req.prompt_tokens = backend.tokenizer().Encode(*h.prompt, true);
-  req.sampling = sampling;
-  req.max_tokens = max_tokens;
-  absl::StatusOr<inf::GenerationResult> r = backend.Generate(req, [&](const inf::Step& s) {
-    prov::StepRecord rec;
-    rec.trace_id = header.trace_id;
-    rec.index = t.records.size();
-    rec.kind = s.kind == inf::StepKind::kAnswer ? prov::StepKind::kAnswer : prov::StepKind::kReasoning;
-    rec.text = s.text;
-    rec.token_ids.assign(s.token_ids.begin(), s.token_ids.end());
-    rec.logprobs = s.logprobs;
-    if (!s.fingerprint.empty()) rec.fingerprint = s.fingerprint;
-    t.records.push_back(std::move(rec));
-    return absl::OkStatus();
-  });
-  EXPECT_TRUE(r.ok()) << r.status();
-  if (r.ok()) t.result = *r;
-  return t;
+  absl::StatusOr<MadeTrace> t =
+      ::stepproof::testing::MakeTrace(backend, merkle::Sha256Of(std::string_view(bytes)), "stepproof-arith",
+                                      inf::FormatR1Prompt("", user), nullptr, sampling, max_tokens);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? *std::move(t) : MadeTrace{};
 }
 
 class ReplayTest : public ::testing::Test {
