@@ -93,6 +93,18 @@ TEST_F(EngineCliTest, GeneratesFromAChatPromptWithDashedSamplingFlags) {
   EXPECT_NE(r.out.find("ids: "), std::string::npos) << r.out;
 }
 
+// --help (and -h) print the usage and the engine's own flags, exit status 0.
+TEST_F(EngineCliTest, HelpListsCommandsAndFlagsAndSucceeds) {
+  for (const char* flag : {"--help", "-h"}) {
+    const CliRun r = Engine(flag);
+    EXPECT_EQ(r.rc, 0) << flag << "\n" << r.out;
+    for (const char* want : {"stepproof-engine info MODEL", "stepproof-engine generate", "--threads ", "--seed "}) {
+      EXPECT_NE(r.out.find(want), std::string::npos) << flag << ": no '" << want << "' in\n" << r.out;
+    }
+    EXPECT_EQ(r.out.find("--flagfile"), std::string::npos) << "absl's own flags are not the engine's";
+  }
+}
+
 TEST_F(EngineCliTest, BadInputNamesTheProblem) {
   CliRun r = Engine("generate --prompt hi");
   EXPECT_NE(r.rc, 0);

@@ -161,7 +161,9 @@ TEST(StepproofdTest, HelpListsTheFlags) {
   auto dir_holder = testing::FreshDir("daemon_help");
   const testing::TempDir& dir = *dir_holder;
   Daemon d(dir.string(), "run4", {"--help"});
-  ASSERT_TRUE(d.Exited(absl::Seconds(30)).has_value());
+  const std::optional<int> code = d.Exited(absl::Seconds(30));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << "asking for help is not an error";
   const std::string help = d.out() + d.err();
   for (const char* flag : {"data_dir", "listen", "model", "device", "log_origin", "threads",
                            "max_concurrent_generations", "max_prompt_bytes", "max_tokens",
