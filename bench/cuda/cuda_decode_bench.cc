@@ -34,6 +34,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -44,6 +45,7 @@
 #include "inference/model.h"
 #include "inference/tensor_type.h"
 #include "tests/inference/test_models.h"
+#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, batches, "1,8,32", "decode batch sizes");
 ABSL_FLAG(std::string, types, "bf16,q8_0", "weight types: bf16, q8_0");
@@ -192,6 +194,10 @@ int Main() {
 }  // namespace stepproof::inference::cuda
 
 int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "CUDA decode benchmark at batch 1, 8 and 32 for the DeepSeek-R1-Distill-Qwen-1.5B shape.\n"
+      "docs/CUDA.md.");
+  if (stepproof::AnswerHelp(argc, argv, "cuda_decode_bench.")) return 0;
   absl::ParseCommandLine(argc, argv);
   return stepproof::inference::cuda::Main();
 }

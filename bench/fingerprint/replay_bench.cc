@@ -237,11 +237,13 @@ int main(int argc, char** argv) {
     } else if (a == "--r1_tokens" && i + 1 < argc) {
       r1_tokens = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr,
+      const bool help = a == "--help" || a == "-h";
+      std::fprintf(help ? stdout : stderr,
                    "usage: %s [--traces N] [--threads N] [--large | --only_large] [--r1_shape | --only_r1_shape]\n"
-                   "          [--r1_traces N] [--r1_tokens N] [--greedy] [--compare_kernels] [--replay_passes N]\n",
+                   "          [--r1_traces N] [--r1_tokens N] [--greedy] [--compare_kernels] [--replay_passes N]\n"
+                   "Replay vs generation on the same traces (docs/PERFORMANCE.md, 'Fingerprints and replay').\n",
                    argv[0]);
-      return 2;
+      return help ? 0 : 2;
     }
   }
   int rc = 0;

@@ -31,6 +31,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "inference/cpu_kernels.h"
@@ -39,6 +40,7 @@
 #include "inference/model.h"
 #include "inference/thread_pool.h"
 #include "tests/inference/test_models.h"
+#include "tests/support/cli_help.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -257,6 +259,10 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
 }  // namespace stepproof::inference
 
 int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "CPU engine benchmark: read bandwidth, then prefill and decode of the embedded model and of a\n"
+      "DeepSeek-R1-Distill-Qwen-1.5B-shaped model. docs/PERFORMANCE.md, 'Inference (CPU)'.");
+  if (stepproof::AnswerHelp(argc, argv, "inference_bench.")) return 0;
   absl::ParseCommandLine(argc, argv);
   using namespace stepproof::inference;
   double load[3] = {0, 0, 0};

@@ -39,6 +39,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "stepproof/v1/stepproof.grpc.pb.h"
+#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, stepproofd, "", "start this stepproofd binary and load it");
 ABSL_FLAG(std::string, server_args, "--threads=2",
@@ -377,6 +378,7 @@ int main(int argc, char** argv) {
       "Load generator for stepproofd: concurrent Generate streams plus read calls.\n"
       "  load_client --stepproofd build/bin/stepproofd [--streams 64 --seconds 60]\n"
       "  load_client --server 127.0.0.1:7700 --server_pid PID");
+  if (stepproof::AnswerHelp(argc, argv, "load_client.")) return 0;
   absl::ParseCommandLine(argc, argv);
   return stepproof::Main();
 }

@@ -53,6 +53,7 @@
 #include "provenance/signer.h"
 #include "services/generation.h"
 #include "services/model_identity.h"
+#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, model, "models/stepproof-arith.gguf", "GGUF model (default: the embedded one's source)");
 ABSL_FLAG(int, prompts, 40, "prompts per repetition (\"What is A + B?\", fixed)");
@@ -437,6 +438,7 @@ int main(int argc, char** argv) {
       "Measures the provenance layer's cost per generation: the CPU backend alone vs "
       "TraceGenerator over in-memory, tmpfs and on-disk SQLite ledgers, same prompts, greedy.\n"
       "Run from the repository root: provenance_overhead_bench [--prompts 40 --repetitions 5]");
+  if (stepproof::AnswerHelp(argc, argv, "provenance_overhead_bench.")) return 0;
   absl::ParseCommandLine(argc, argv);
   return stepproof::Main();
 }

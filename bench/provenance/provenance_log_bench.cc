@@ -43,6 +43,7 @@
 #include "provenance/signer.h"
 #include "provenance/trace_builder.h"
 #include "provenance/verifier.h"
+#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, mode, "integrate",
           "integrate | append | proofs | verify");
@@ -434,6 +435,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Provenance log benchmarks: --mode=integrate|append|proofs|verify "
       "(see docs/PERFORMANCE.md, \"Provenance log\").");
+  if (stepproof::AnswerHelp(argc, argv, "provenance_log_bench.")) return 0;
   absl::ParseCommandLine(argc, argv);
   const std::string mode = absl::GetFlag(FLAGS_mode);
   const fs::path dir = absl::GetFlag(FLAGS_dir);

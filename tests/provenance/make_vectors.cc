@@ -30,6 +30,7 @@
 #include "provenance/signer.h"
 #include "provenance/trace_builder.h"
 #include "provenance/verifier.h"
+#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, out, "tests/provenance/vectors",
           "directory to write the vector files into (must exist)");
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Writes the StepProof provenance test vectors.\nUsage: make_vectors "
       "[--out DIR]");
+  if (stepproof::AnswerHelp(argc, argv, "make_vectors.")) return 0;
   absl::ParseCommandLine(argc, argv);
   const std::string out = absl::GetFlag(FLAGS_out);
 
