@@ -38,10 +38,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -69,13 +67,6 @@ double CpuSeconds() {
   timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A copy of `src` with every 2-D matrix (cols % 32 == 0) stored as `type`.
@@ -115,8 +106,11 @@ int RunModel(const std::string& label, const std::string& path, const std::vecto
     std::fprintf(stderr, "%s: %s\n", path.c_str(), std::string(backend.status().message()).c_str());
     return 1;
   }
-  const std::string bytes = ReadAll(path);
-  const merkle::Hash digest = merkle::Sha256Of(std::string_view(bytes));
+  absl::StatusOr<merkle::Hash> digest = clients::ModelFileDigest(path);
+  if (!digest.ok()) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), std::string(digest.status().message()).c_str());
+    return 1;
+  }
   std::mt19937 rng(2026);
   std::vector<MadeTrace> traces;
   int64_t tokens = 0;
@@ -132,7 +126,7 @@ int RunModel(const std::string& label, const std::string& path, const std::vecto
       p.seed = rng();
     }
     absl::StatusOr<MadeTrace> t = ::stepproof::testing::MakeTrace(
-        **backend, digest, "bench", prompts[i].text, prompts[i].tokens.empty() ? nullptr : &prompts[i].tokens, p,
+        **backend, *digest, "bench", prompts[i].text, prompts[i].tokens.empty() ? nullptr : &prompts[i].tokens, p,
         max_tokens);
     if (!t.ok()) {
       std::fprintf(stderr, "generation failed: %s\n", std::string(t.status().message()).c_str());

@@ -27,18 +27,6 @@ namespace prov = stepproof::provenance;
 
 constexpr int64_t kReplayChunk = 64;
 
-absl::StatusOr<merkle::Hash> FileDigest(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot open model file ", path));
-  merkle::Sha256 sha;
-  std::vector<uint8_t> buf(1 << 20);
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) sha.Update(absl::MakeConstSpan(buf.data(), n));
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return absl::DataLossError(absl::StrCat("error reading model file ", path));
-  return sha.Final();
-}
 
 inf::SamplingParams ToParams(const prov::SamplingSettings& s) {
   inf::SamplingParams p;
@@ -130,7 +118,7 @@ absl::StatusOr<ReplayReport> Replay(absl::Span<const prov::StepRecord> records, 
   };
 
   // 1. The model file is the one the header names.
-  absl::StatusOr<merkle::Hash> digest = loaded != nullptr ? loaded->digest : FileDigest(model_path);
+  absl::StatusOr<merkle::Hash> digest = loaded != nullptr ? loaded->digest : ModelFileDigest(model_path);
   if (!digest.ok()) return digest.status();
   if (loaded == nullptr) report.digest_time = absl::Now() - t0;
   report.model_digest_matches = *digest == header->model_digest;
@@ -344,10 +332,23 @@ absl::StatusOr<ReplayReport> Replay(absl::Span<const prov::StepRecord> records, 
 
 ReplayModel::~ReplayModel() = default;
 
+absl::StatusOr<merkle::Hash> ModelFileDigest(const std::string& model_path) {
+  std::FILE* f = std::fopen(model_path.c_str(), "rb");
+  if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot open model file ", model_path));
+  merkle::Sha256 sha;
+  std::vector<uint8_t> buf(1 << 20);
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) sha.Update(absl::MakeConstSpan(buf.data(), n));
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return absl::DataLossError(absl::StrCat("error reading model file ", model_path));
+  return sha.Final();
+}
+
 absl::StatusOr<std::unique_ptr<ReplayModel>> LoadReplayModel(const std::string& model_path,
                                                              const ReplayOptions& options) {
   const absl::Time t0 = absl::Now();
-  absl::StatusOr<merkle::Hash> digest = FileDigest(model_path);
+  absl::StatusOr<merkle::Hash> digest = ModelFileDigest(model_path);
   if (!digest.ok()) return digest.status();
   auto m = std::make_unique<ReplayModel>();
   m->digest = *digest;

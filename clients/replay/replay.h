@@ -32,6 +32,7 @@
 #include "absl/types/span.h"
 #include "clients/replay/token_check.h"
 #include "clients/trace_file.h"
+#include "merkle/hash.h"
 #include "inference/fingerprint.h"
 #include "merkle/hash.h"
 #include "provenance/step_record.h"
@@ -107,6 +108,10 @@ struct ReplayModel {
   std::unique_ptr<inference::BpeTokenizer> tokenizer;
   ~ReplayModel();
 };
+
+// SHA-256 of the model file (the trace header's model digest), streamed in
+// 1 MiB reads. NOT_FOUND if it cannot be opened, DATA_LOSS on a read error.
+absl::StatusOr<merkle::Hash> ModelFileDigest(const std::string& model_path);
 
 // Hashes `model_path` and loads it with options.threads / allow_avx2.
 // NOT_FOUND / INVALID_ARGUMENT / DATA_LOSS as ReplayTrace.

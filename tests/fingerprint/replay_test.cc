@@ -12,12 +12,10 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <utility>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,13 +40,6 @@ namespace inf = stepproof::inference;
 namespace prov = stepproof::provenance;
 
 const char kModel[] = "models/stepproof-arith.gguf";
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
@@ -86,10 +77,12 @@ using ::stepproof::testing::MadeTrace;
 // (tests/fingerprint/make_trace.h): a header naming `claimed_model`'s digest.
 MadeTrace MakeTrace(inf::Backend& backend, const std::string& claimed_model, const std::string& user,
                     const inf::SamplingParams& sampling, int max_tokens) {
-  const std::string bytes = ReadAll(claimed_model);
-  absl::StatusOr<MadeTrace> t =
-      ::stepproof::testing::MakeTrace(backend, merkle::Sha256Of(std::string_view(bytes)), "stepproof-arith",
-                                      inf::FormatR1Prompt("", user), nullptr, sampling, max_tokens);
+  absl::StatusOr<merkle::Hash> digest = ModelFileDigest(claimed_model);
+  EXPECT_TRUE(digest.ok()) << digest.status();
+  if (!digest.ok()) return MadeTrace{};
+  absl::StatusOr<MadeTrace> t = ::stepproof::testing::MakeTrace(backend, *digest, "stepproof-arith",
+                                                                inf::FormatR1Prompt("", user), nullptr, sampling,
+                                                                max_tokens);
   EXPECT_TRUE(t.ok()) << t.status();
   return t.ok() ? *std::move(t) : MadeTrace{};
 }
