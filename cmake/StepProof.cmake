@@ -48,7 +48,7 @@ endfunction()
 function(stepproof_benchmark name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
-  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})  # tests/support/ headers
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})  # root-relative includes of header-only helpers
   target_link_libraries(${name} PRIVATE ${A_DEPS} benchmark::benchmark)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
   stepproof_warnings(${name})

@@ -8,20 +8,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/internal/program_name.h"
-#include "absl/flags/internal/usage.h"  // FlagsHelp: --help with exit status 0
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "inference/backend.h"
+#include "inference/cli/help.h"
 #include "inference/cuda/cuda_backend.h"
 #include "provenance/log/ledger.h"
 #include "provenance/log/sqlite_store.h"
@@ -283,16 +281,7 @@ int main(int argc, char** argv) {
       "Usage: stepproofd [flags]   (flag names may be written with dashes:\n"
       "--data-dir, --max-tokens, ...). With no flags it serves the embedded\n"
       "model on 127.0.0.1:7700 from ./stepproof-data. See docs/SERVICE.md.");
-  // --help is answered here: absl's own answer exits with status 1, and
-  // asking for help is not an error.
-  for (int i = 1; i < argc && absl::string_view(argv[i]) != "--"; ++i) {
-    const absl::string_view a = argv[i];
-    if (a != "--help" && a != "-help" && a != "-h" && a != "--helpfull") continue;
-    absl::flags_internal::SetProgramInvocationName(argv[0]);
-    absl::flags_internal::FlagsHelp(std::cout, "stepproofd_main.", absl::flags_internal::HelpFormat::kHumanReadable,
-                                    absl::ProgramUsageMessage());
-    return 0;
-  }
+  if (stepproof::AnswerHelp(argc, argv, "stepproofd_main.")) return 0;
   std::vector<std::string> args = stepproof::service::NormalizeFlagNames(argc, argv);
   std::vector<char*> arg_pointers;
   for (std::string& a : args) arg_pointers.push_back(a.data());

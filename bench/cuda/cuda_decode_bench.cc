@@ -38,6 +38,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "inference/cli/help.h"
 #include "inference/cuda/cuda_executor.h"
 #include "inference/cuda/device.h"
 #include "inference/gguf.h"
@@ -45,7 +46,6 @@
 #include "inference/model.h"
 #include "inference/tensor_type.h"
 #include "tests/inference/test_models.h"
-#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, batches, "1,8,32", "decode batch sizes");
 ABSL_FLAG(std::string, types, "bf16,q8_0", "weight types: bf16, q8_0");

@@ -34,13 +34,13 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "inference/cli/help.h"
 #include "inference/cpu_kernels.h"
 #include "inference/gguf.h"
 #include "inference/gguf_writer.h"
 #include "inference/model.h"
 #include "inference/thread_pool.h"
 #include "tests/inference/test_models.h"
-#include "tests/support/cli_help.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -38,8 +38,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "inference/cli/help.h"
 #include "stepproof/v1/stepproof.grpc.pb.h"
-#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, stepproofd, "", "start this stepproofd binary and load it");
 ABSL_FLAG(std::string, server_args, "--threads=2",

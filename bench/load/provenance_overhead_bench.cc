@@ -47,13 +47,13 @@
 #include "absl/time/time.h"
 #include "inference/backend.h"
 #include "inference/chat_template.h"
+#include "inference/cli/help.h"
 #include "provenance/log/ledger.h"
 #include "provenance/log/memory_store.h"
 #include "provenance/log/sqlite_store.h"
 #include "provenance/signer.h"
 #include "services/generation.h"
 #include "services/model_identity.h"
-#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, model, "models/stepproof-arith.gguf", "GGUF model (default: the embedded one's source)");
 ABSL_FLAG(int, prompts, 40, "prompts per repetition (\"What is A + B?\", fixed)");

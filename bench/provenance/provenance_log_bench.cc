@@ -33,6 +33,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "inference/cli/help.h"
 #include "merkle/compact_range.h"
 #include "merkle/hash.h"
 #include "provenance/checkpoint.h"
@@ -43,7 +44,6 @@
 #include "provenance/signer.h"
 #include "provenance/trace_builder.h"
 #include "provenance/verifier.h"
-#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, mode, "integrate",
           "integrate | append | proofs | verify");

@@ -12,14 +12,11 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/internal/program_name.h"
-#include "absl/flags/internal/usage.h"  // FlagsHelp: --help with exit status 0
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -32,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "inference/backend.h"
 #include "inference/chat_template.h"
+#include "inference/cli/help.h"
 #include "inference/gguf.h"
 #include "inference/gguf_tokenizer.h"
 #include "inference/model.h"
@@ -268,16 +266,7 @@ int main(int argc, char** argv) {
   usage_config.contains_help_flags = ours;
   usage_config.contains_helpshort_flags = ours;
   absl::SetFlagsUsageConfig(usage_config);
-  // --help is answered here: absl's own answer exits with status 1, and
-  // asking for help is not an error.
-  for (size_t i = 1; i < storage.size() && storage[i] != "--"; ++i) {
-    const std::string& a = storage[i];
-    if (a != "--help" && a != "-help" && a != "-h" && a != "--helpfull") continue;
-    absl::flags_internal::SetProgramInvocationName(argv[0]);
-    absl::flags_internal::FlagsHelp(std::cout, "inference/cli/", absl::flags_internal::HelpFormat::kHumanReadable,
-                                    absl::ProgramUsageMessage());
-    return 0;
-  }
+  if (stepproof::AnswerHelp(argc, argv, "inference/cli/")) return 0;
   std::vector<char*> args = absl::ParseCommandLine(static_cast<int>(fixed.size()), fixed.data());
   using namespace stepproof::inference;
   if (args.size() < 2) {

@@ -21,6 +21,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "inference/cli/help.h"
 #include "merkle/compact_range.h"
 #include "merkle/hash.h"
 #include "merkle/proof_builder.h"
@@ -30,7 +31,6 @@
 #include "provenance/signer.h"
 #include "provenance/trace_builder.h"
 #include "provenance/verifier.h"
-#include "tests/support/cli_help.h"
 
 ABSL_FLAG(std::string, out, "tests/provenance/vectors",
           "directory to write the vector files into (must exist)");

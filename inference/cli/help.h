@@ -1,18 +1,19 @@
-// --help for the project's tools that parse flags with absl::ParseCommandLine
-// (benchmarks, test-vector generators). Abseil's own --help handler prints
-// the flags and exits with status 1; asking for help is not an error, so a
-// tool's main() calls this first:
+// --help for the programs that parse flags with absl::ParseCommandLine
+// (stepproofd, stepproof-engine, the benchmarks, test-vector generators).
+// Abseil's own --help handler prints the flags and exits with status 1;
+// asking for help is not an error, so such a main() calls this first:
 //
 //   absl::SetProgramUsageMessage("...");
 //   if (stepproof::AnswerHelp(argc, argv, "inference_bench.")) return 0;
 //   absl::ParseCommandLine(argc, argv);
 //
 // It prints the usage message and the flags defined in files whose path
-// contains `filter` (absl's listing) on stdout. The servers and CLIs answer
-// --help themselves (services/stepproofd_main.cc, inference/cli/main.cc,
-// clients/command_line.h). Header-only; Abseil only.
-#ifndef STEPPROOF_TESTS_SUPPORT_CLI_HELP_H_
-#define STEPPROOF_TESTS_SUPPORT_CLI_HELP_H_
+// contains `filter` (absl's listing) on stdout. The client CLIs answer
+// --help through clients/command_line.h instead. Header-only; Abseil only
+// (inference/ may depend on nothing else), so services/, bench/ and tests/
+// can all use it.
+#ifndef STEPPROOF_INFERENCE_CLI_HELP_H_
+#define STEPPROOF_INFERENCE_CLI_HELP_H_
 
 #include <iostream>
 
@@ -39,4 +40,4 @@ inline bool AnswerHelp(int argc, char** argv, absl::string_view filter) {
 
 }  // namespace stepproof
 
-#endif  // STEPPROOF_TESTS_SUPPORT_CLI_HELP_H_
+#endif  // STEPPROOF_INFERENCE_CLI_HELP_H_
