@@ -84,16 +84,7 @@ BENCHMARK(BM_Decode)->ArgName("fingerprint")->Arg(0)->Arg(1)->Unit(benchmark::kM
 const std::string& LargeModelPath() {
   static const std::string* path = [] {
     auto* p = new std::string("/tmp/stepproof_fingerprint_bench_model.gguf");
-    testing::TinyModelSpec spec;
-    spec.n_layer = 8;
-    spec.n_embd = 1024;
-    spec.n_ff = 2816;
-    spec.n_head = 16;
-    spec.n_head_kv = 2;
-    spec.n_vocab = 300;
-    spec.context_length = 256;
-    spec.type = TensorType::kQ8_0;
-    if (!testing::TinyModel(spec).WriteFile(*p).ok()) p->clear();
+    if (!testing::TinyModel(testing::Bench8x1024Q8_0Spec()).WriteFile(*p).ok()) p->clear();
     return p;
   }();
   return *path;

@@ -263,16 +263,7 @@ int main(int argc, char** argv) {
     }
     if (large && !only_r1) {
       const std::string path = absl::StrCat("/tmp/stepproof_replay_bench_large_", getpid(), ".gguf");
-      inf::testing::TinyModelSpec spec;
-      spec.n_layer = 8;
-      spec.n_embd = 1024;
-      spec.n_ff = 2816;
-      spec.n_head = 16;
-      spec.n_head_kv = 2;
-      spec.n_vocab = 300;
-      spec.context_length = 256;
-      spec.type = inf::TensorType::kQ8_0;
-      if (!inf::testing::TinyModel(spec).WriteFile(path).ok()) return 1;
+      if (!inf::testing::TinyModel(inf::testing::Bench8x1024Q8_0Spec()).WriteFile(path).ok()) return 1;
       std::vector<stepproof::Prompt> prompts;
       for (int i = 0; i < std::max(1, n_traces / 8); ++i) {
         prompts.push_back({absl::StrCat("sixteen bytes ", 10 + i), {}});

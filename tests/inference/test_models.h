@@ -152,6 +152,22 @@ inline GgufWriter TinyModel(const TinyModelSpec& s) {
   return w;
 }
 
+// The benchmarks' mid-size random model: 8 layers, hidden 1024, FFN 2816,
+// 16 heads over 2 KV heads, Q8_0 matrices (~90 MB), the byte vocabulary,
+// context 256 (fingerprint_bench, replay_bench; docs/PERFORMANCE.md).
+inline TinyModelSpec Bench8x1024Q8_0Spec() {
+  TinyModelSpec spec;
+  spec.n_layer = 8;
+  spec.n_embd = 1024;
+  spec.n_ff = 2816;
+  spec.n_head = 16;
+  spec.n_head_kv = 2;
+  spec.n_vocab = 300;
+  spec.context_length = 256;
+  spec.type = TensorType::kQ8_0;
+  return spec;
+}
+
 // SplitMix64: a fast, seedable stream for bulk random weights.
 inline uint64_t SplitMix64(uint64_t& s) {
   uint64_t z = (s += 0x9E3779B97F4A7C15ull);
