@@ -10,17 +10,12 @@
 #include <cstdint>
 
 #include "inference/cuda/decode_kernels_raw.h"
+#include "inference/cuda/reduce.cuh"
 
 namespace stepproof::inference::cuda::raw {
 namespace {
 
-constexpr int kWarp = 32;
 constexpr int kRowsPerPass = 8;  // batch rows sharing one read of a weight row
-
-__device__ float WarpSum(float v) {
-  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // ---- weights: 8 consecutive values of row o from column i0 (i0 % 8 == 0) ----
 
@@ -151,85 +146,6 @@ __global__ void KvWriteKernel(const float* k, const float* v, float* k_cache, fl
   }
 }
 
-// Block-wide reductions; every thread gets the result. blockDim.x % 32 == 0.
-__device__ float BlockMaxF(float v) {
-  __shared__ float partial[32];
-  __shared__ float total;
-  for (int o = kWarp / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    float s = lane < blockDim.x / kWarp ? partial[lane] : -FLT_MAX;
-    for (int o = kWarp / 2; o > 0; o /= 2) s = fmaxf(s, __shfl_xor_sync(0xffffffffu, s, o));
-    if (lane == 0) total = s;
-  }
-  __syncthreads();
-  const float result = total;
-  __syncthreads();
-  return result;
-}
-
-__device__ float BlockSumF(float v) {
-  __shared__ float partial[32];
-  __shared__ float total;
-  v = WarpSum(v);
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    float s = lane < blockDim.x / kWarp ? partial[lane] : 0.f;
-    s = WarpSum(s);
-    if (lane == 0) total = s;
-  }
-  __syncthreads();
-  const float result = total;
-  __syncthreads();
-  return result;
-}
-
-__device__ double BlockSumD(double v) {
-  __shared__ double partial[32];
-  __shared__ double total;
-  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    double s = lane < blockDim.x / kWarp ? partial[lane] : 0.0;
-    for (int o = kWarp / 2; o > 0; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0) total = s;
-  }
-  __syncthreads();
-  const double result = total;
-  __syncthreads();
-  return result;
-}
-
-__device__ unsigned long long BlockMaxU64(unsigned long long v) {
-  __shared__ unsigned long long partial[32];
-  __shared__ unsigned long long total;
-  for (int o = kWarp / 2; o > 0; o /= 2) {
-    const unsigned long long other = __shfl_xor_sync(0xffffffffu, v, o);
-    v = other > v ? other : v;
-  }
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    unsigned long long s = lane < blockDim.x / kWarp ? partial[lane] : 0ull;
-    for (int o = kWarp / 2; o > 0; o /= 2) {
-      const unsigned long long other = __shfl_xor_sync(0xffffffffu, s, o);
-      s = other > s ? other : s;
-    }
-    if (lane == 0) total = s;
-  }
-  __syncthreads();
-  const unsigned long long result = total;
-  __syncthreads();
-  return result;
-}
-
 // Grid (heads, rows); scores of the row's positions in shared memory.
 __global__ void AttentionBatchKernel(const float* q, const float* k_cache, const float* v_cache,
                                      const int32_t* slots, const int32_t* positions, float* out, int heads,
@@ -254,14 +170,14 @@ __global__ void AttentionBatchKernel(const float* q, const float* k_cache, const
   __syncthreads();
   float m = -FLT_MAX;
   for (int t = threadIdx.x; t < span; t += blockDim.x) m = fmaxf(m, scores[t]);
-  m = BlockMaxF(m);
+  m = BlockMax(m);
   float sum = 0.f;
   for (int t = threadIdx.x; t < span; t += blockDim.x) {
     const float p = __expf(scores[t] - m);
     scores[t] = p;
     sum += p;
   }
-  sum = BlockSumF(sum);  // its barriers order the writes above before the reads below
+  sum = BlockSum(sum);  // its barriers order the writes above before the reads below
   for (int j = threadIdx.x; j < d; j += blockDim.x) {
     float acc = 0.f;
     for (int t = 0; t < span; ++t) acc += scores[t] * v_cache[base + size_t(t) * kv_dim + j];
@@ -314,7 +230,7 @@ __device__ double MassUpTo(const double* w, const uint64_t* key, int vocab, uint
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
     if (key[i] <= k) s += count ? 1.0 : w[i];
   }
-  return BlockSumD(s);
+  return BlockSum(s);
 }
 
 // The smallest key K in [lo, hi] with MassUpTo(K) >= thr (strict: > thr);
@@ -385,7 +301,7 @@ __global__ void __launch_bounds__(kSampleThreads) SampleKernel(const float* logi
       key[i] = (uint64_t(~OrderedBits(x)) << 32) | uint64_t(uint32_t(i));
       last = key[i] > last ? key[i] : last;
     }
-    last = BlockMaxU64(last);  // its barriers also publish w and key
+    last = BlockMax(last);  // its barriers also publish w and key
     uint64_t bound = last;  // kept: keys <= bound
     if (a.top_k > 0 && a.top_k < vocab) {
       bound = SmallestKeyReaching(w, key, vocab, 0, last, double(a.top_k), false, true);
@@ -407,7 +323,7 @@ __global__ void __launch_bounds__(kSampleThreads) SampleKernel(const float* logi
   if (!isinf(top) && !isinf(x)) {
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += exp(double(clean(i)) - double(top));
   }
-  s = BlockSumD(s);
+  s = BlockSum(s);
   if (threadIdx.x == 0) {
     float lp;
     if (isinf(top) || isinf(x)) {

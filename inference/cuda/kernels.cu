@@ -7,58 +7,10 @@
 #include <cfloat>
 
 #include "inference/cuda/kernels_raw.h"
+#include "inference/cuda/reduce.cuh"
 
 namespace stepproof::inference::cuda::raw {
 namespace {
-
-constexpr int kWarp = 32;
-
-__device__ float WarpSum(float v) {
-  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-__device__ float WarpMax(float v) {
-  for (int o = kWarp / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-// Block-wide sum; every thread gets the result. blockDim.x % 32 == 0.
-__device__ float BlockSum(float v) {
-  __shared__ float partial[32];
-  __shared__ float total;
-  v = WarpSum(v);
-  int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    float s = lane < blockDim.x / kWarp ? partial[lane] : 0.f;
-    s = WarpSum(s);
-    if (lane == 0) total = s;
-  }
-  __syncthreads();
-  float result = total;
-  __syncthreads();
-  return result;
-}
-
-__device__ float BlockMax(float v) {
-  __shared__ float partial[32];
-  __shared__ float total;
-  v = WarpMax(v);
-  int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    float s = lane < blockDim.x / kWarp ? partial[lane] : -FLT_MAX;
-    s = WarpMax(s);
-    if (lane == 0) total = s;
-  }
-  __syncthreads();
-  float result = total;
-  __syncthreads();
-  return result;
-}
 
 // x, y: (rows, cols); one block per row.
 __global__ void RmsNormKernel(const float* x, const float* w, float* y,
