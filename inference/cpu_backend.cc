@@ -25,7 +25,6 @@
 namespace stepproof::inference {
 namespace {
 
-constexpr int32_t kDefaultContextCap = 4096;
 constexpr int64_t kPrefillChunk = 64;
 
 class CpuBackend : public Backend {
@@ -166,11 +165,9 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenCpuBackend(const std::string& gguf_
   const ModelConfig& c = (*model)->config();
   info.architecture = c.architecture;
   info.n_params = (*model)->n_params();
-  int32_t n_ctx = options.context_length > 0 ? options.context_length : std::min(c.context_length, kDefaultContextCap);
-  if (n_ctx > c.context_length) {
-    return absl::InvalidArgumentError(absl::StrCat("context_length ", n_ctx, " exceeds the model's ",
-                                                   c.context_length));
-  }
+  absl::StatusOr<int32_t> resolved = ResolveContextLength(c, options.context_length);
+  if (!resolved.ok()) return resolved.status();
+  const int32_t n_ctx = *resolved;
   // The KV cache is allocated up front: refuse one the machine cannot hold
   // rather than fail the allocation.
   const double kv_bytes = 2.0 * c.n_layer * n_ctx * c.n_head_kv * c.head_dim * sizeof(float);

@@ -83,11 +83,9 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenCpuBatchedBackend(const std::string
   absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(*std::move(file), ModelOptions{options.threads, true});
   if (!model.ok()) return model.status();
   const ModelConfig& c = (*model)->config();
-  const int32_t n_ctx = options.context_length > 0 ? options.context_length : std::min(c.context_length, 4096);
-  if (n_ctx > c.context_length) {
-    return absl::InvalidArgumentError(absl::StrCat("context_length ", n_ctx, " exceeds the model's ",
-                                                   c.context_length));
-  }
+  absl::StatusOr<int32_t> resolved = ResolveContextLength(c, options.context_length);
+  if (!resolved.ok()) return resolved.status();
+  const int32_t n_ctx = *resolved;
   const int32_t n_vocab = c.n_vocab;
   const int32_t sampleable = std::min(n_vocab, tokenizer->vocab_size());
   DeviceInfo device{"cpu", absl::StrCat((*model)->uses_avx2() ? "x86-64 avx2" : "portable", ", ",

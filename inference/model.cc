@@ -66,6 +66,15 @@ KvCache::KvCache(const ModelConfig& config, int32_t n_ctx)
       k_(static_cast<size_t>(config.n_layer) * n_ctx * kv_dim_),
       v_(k_.size()) {}
 
+absl::StatusOr<int32_t> ResolveContextLength(const ModelConfig& config, int32_t requested) {
+  const int32_t n_ctx = requested > 0 ? requested : std::min(config.context_length, kDefaultContextCap);
+  if (n_ctx > config.context_length) {
+    return absl::InvalidArgumentError(absl::StrCat("context_length ", n_ctx, " exceeds the model's ",
+                                                   config.context_length));
+  }
+  return n_ctx;
+}
+
 absl::StatusOr<ModelConfig> ReadModelConfig(const GgufFile& f) {
   ModelConfig c;
   absl::StatusOr<std::string> arch = f.GetString("general.architecture");

@@ -57,6 +57,12 @@ struct ModelConfig {
 // missing or inconsistent key / tensor.
 absl::StatusOr<ModelConfig> ReadModelConfig(const GgufFile& file);
 
+// The context a backend opens the model with: `requested` when > 0, else the
+// model's context capped at kDefaultContextCap. INVALID_ARGUMENT when a
+// requested context exceeds the model's.
+inline constexpr int32_t kDefaultContextCap = 4096;
+absl::StatusOr<int32_t> ResolveContextLength(const ModelConfig& config, int32_t requested);
+
 // Key/value cache of one sequence: (layer, position, n_head_kv * head_dim).
 class KvCache {
  public:

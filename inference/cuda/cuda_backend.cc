@@ -36,11 +36,9 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenCudaBackend(const std::string& gguf
   absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(*std::move(file), ModelOptions{1, true});
   if (!model.ok()) return model.status();
   const ModelConfig& c = (*model)->config();
-  const int32_t n_ctx = options.context_length > 0 ? options.context_length : std::min(c.context_length, 4096);
-  if (n_ctx > c.context_length) {
-    return absl::InvalidArgumentError(absl::StrCat("context_length ", n_ctx, " exceeds the model's ",
-                                                   c.context_length));
-  }
+  absl::StatusOr<int32_t> resolved = ResolveContextLength(c, options.context_length);
+  if (!resolved.ok()) return resolved.status();
+  const int32_t n_ctx = *resolved;
   CudaExecutorOptions eo;
   eo.slots = options.slots;
   eo.context_length = n_ctx;
