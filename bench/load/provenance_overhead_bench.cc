@@ -93,6 +93,14 @@ struct RunResult {
   int64_t commits = 0;                       // header + steps + seal, all prompts
 };
 
+// A fresh SQLite ledger store in `dir` (created); errors name the path.
+absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> OpenStoreIn(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  return prov::OpenSqliteProvenanceStore(dir + "/stepproof.db");
+}
+
 std::vector<std::string> Prompts(int n) {
   std::vector<std::string> out;
   uint32_t x = 12345;
@@ -259,10 +267,11 @@ int Main() {
       const std::string dir = absl::StrCat(only == "sqlite-shm" ? absl::GetFlag(FLAGS_shm_dir)
                                                                 : absl::GetFlag(FLAGS_disk_dir),
                                            "/", tag, "_profile");
-      std::filesystem::create_directories(dir);
-      absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store =
-          prov::OpenSqliteProvenanceStore(dir + "/stepproof.db");
-      if (!store.ok()) return 1;
+      absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store = OpenStoreIn(dir);
+      if (!store.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+        return 1;
+      }
       r = RunTraced(**backend, *identity, *signer, *std::move(store), prompts, max_tokens, pc);
       std::filesystem::remove_all(dir);
     }
@@ -285,9 +294,7 @@ int Main() {
       } else {
         dir = absl::StrCat(v == 2 ? absl::GetFlag(FLAGS_shm_dir) : absl::GetFlag(FLAGS_disk_dir),
                            "/", tag, "_", rep);
-        std::filesystem::create_directories(dir);
-        absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store =
-            prov::OpenSqliteProvenanceStore(dir + "/stepproof.db");
+        absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store = OpenStoreIn(dir);
         if (!store.ok()) {
           std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
           return 1;
@@ -377,9 +384,7 @@ int Main() {
                       max_tokens, concurrency);
       } else {
         dir = absl::StrCat(absl::GetFlag(FLAGS_disk_dir), "/", tag, "_batch_", rep);
-        std::filesystem::create_directories(dir);
-        absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store =
-            prov::OpenSqliteProvenanceStore(dir + "/stepproof.db");
+        absl::StatusOr<std::unique_ptr<prov::ProvenanceStore>> store = OpenStoreIn(dir);
         if (!store.ok()) {
           std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
           return 1;
