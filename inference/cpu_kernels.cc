@@ -458,7 +458,9 @@ STEPPROOF_AVX512 inline __m512 Q8PairQDot(const uint8_t* blk, const uint8_t* a, 
 
 // Lanes 0-7 = fp32(d_w) * d_x of the pair's first block, lanes 8-15 of its
 // second (the fp16 words combined in a GPR, converted and multiplied as two
-// floats, then spread; a 16-lane gather of the words measured slower).
+// floats, then spread; a 16-lane gather of the words measured slower). The
+// main loop forms four pairs' scales at once (Q8Words4 below); this is for
+// the pairs after the last group of four.
 STEPPROOF_AVX512 inline __m512 PairScale(const uint8_t* blk, const float* d) {
   const uint32_t h = LoadU16(blk) | (static_cast<uint32_t>(LoadU16(blk + kQ8_0BlockBytes)) << 16);
   const __m128 s = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(h))),
@@ -467,14 +469,39 @@ STEPPROOF_AVX512 inline __m512 PairScale(const uint8_t* blk, const float* d) {
                                _mm512_castps128_ps512(s));
 }
 
+// The fp16 scale words of four consecutive blocks, first block lowest.
+inline uint64_t Q8Words4(const uint8_t* blk) {
+  return LoadU16(blk) | static_cast<uint64_t>(LoadU16(blk + kQ8_0BlockBytes)) << 16 |
+         static_cast<uint64_t>(LoadU16(blk + 2 * kQ8_0BlockBytes)) << 32 |
+         static_cast<uint64_t>(LoadU16(blk + 3 * kQ8_0BlockBytes)) << 48;
+}
+
 STEPPROOF_AVX512 float QDotQ8_0Vnni(const uint8_t* row, const uint8_t* xv, int64_t n) {
   const int64_t nb = n / 32;
   const int64_t full_pairs = nb / 2;
   const int64_t pairs = (nb + 1) / 2;
   const float* d = reinterpret_cast<const float*>(xv + pairs * 64);
   __m512 acc = _mm512_setzero_ps();
+  int64_t p = 0;
+  // Four pairs at a time: their eight scales converted and multiplied in one
+  // go, then one permute per pair spreads its two. The scale work per pair
+  // was the kernel's limit from cache (without it the same loop ran ~1.4x
+  // faster); this keeps each scale the same single float product, so the
+  // bits do not change.
+  for (; p + 4 <= full_pairs; p += 4) {
+    const uint8_t* blk = row + 2 * p * kQ8_0BlockBytes;
+    const __m128i h = _mm_set_epi64x(static_cast<long long>(Q8Words4(blk + 4 * kQ8_0BlockBytes)),
+                                     static_cast<long long>(Q8Words4(blk)));
+    const __m512 scales = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(d + 2 * p)));
 #pragma GCC unroll 4
-  for (int64_t p = 0; p < full_pairs; ++p) {
+    for (int k = 0; k < 4; ++k) {
+      const __m512i spread = _mm512_setr_epi32(2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1,
+                                               2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1,
+                                               2 * k + 1);
+      acc = Q8PairQDot(blk + 2 * k * kQ8_0BlockBytes, xv + 64 * (p + k), _mm512_permutexvar_ps(spread, scales), acc);
+    }
+  }
+  for (; p < full_pairs; ++p) {
     const uint8_t* blk = row + 2 * p * kQ8_0BlockBytes;
     acc = Q8PairQDot(blk, xv + 64 * p, PairScale(blk, d + 2 * p), acc);
   }

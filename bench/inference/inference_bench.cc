@@ -59,6 +59,7 @@ ABSL_FLAG(bool, big, true, "run the DeepSeek-R1-Distill-Qwen-1.5B-shaped model")
 ABSL_FLAG(bool, compare_avx512, true,
           "where the CPU has AVX-512 VNNI, decode the big model with the AVX2 Q8_0 kernel and with the VNNI one "
           "(alternate tokens, same run)");
+ABSL_FLAG(bool, token_times, false, "also print every decode token's wall and CPU milliseconds, in order");
 ABSL_FLAG(int32_t, runs, 1, "measurements of the big model per kernel path");
 
 namespace stepproof::inference {
@@ -231,6 +232,11 @@ int RunModel(const std::string& label, const std::string& path, double bandwidth
   }
   for (int32_t k = 0; k < n_paths; ++k) {
     std::vector<double>& ts = token_s[k];
+    if (absl::GetFlag(FLAGS_token_times)) {
+      std::printf("  token wall/CPU ms [%s]:", paths[k].Name().c_str());
+      for (size_t j = 0; j < ts.size(); ++j) std::printf(" %.1f/%.1f", 1e3 * ts[j], 1e3 * cpu_s[k][j]);
+      std::printf("\n");
+    }
     double total = 0, cpu = 0;
     for (double t : ts) total += t;
     for (double t : cpu_s[k]) cpu += t;

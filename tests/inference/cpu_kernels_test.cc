@@ -104,9 +104,9 @@ TEST(Q8_0VnniTest, MatchesReferenceAndAvx2BitForBit) {
   std::mt19937 rng(11);
   const QuantDotFn avx2 = SelectQuantDot(TensorType::kQ8_0, true);
   const QuantDotFn portable = SelectQuantDot(TensorType::kQ8_0, false);
-  // Block counts: odd and even, around the 4-pair unrolling, the engine's 48
-  // (hidden 1536) and 280 (FFN 8960).
-  for (int64_t nb : {1, 2, 3, 7, 14, 15, 16, 17, 31, 32, 33, 47, 48, 49, 64, 100, 280, 281}) {
+  // Block counts: odd and even, around the groups of four pairs (8 blocks),
+  // the engine's 48 (hidden 1536) and 280 (FFN 8960).
+  for (int64_t nb : {1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 17, 18, 31, 32, 33, 47, 48, 49, 64, 100, 280, 281}) {
     for (int rep = 0; rep < 20; ++rep) {
       const int64_t n = nb * 32;
       const std::vector<uint8_t> row = RandomRow(nb, rng);
